@@ -1,0 +1,199 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Customer(models.Model):
+    """A WhatsApp customer, keyed on the normalised number (see conversations.phone)."""
+
+    wa_id = models.CharField("WhatsApp number", max_length=32, unique=True)
+    # The number exactly as WhatsApp last sent it (with or without the ninth digit): replies go here.
+    reply_wa_id = models.CharField(max_length=32, blank=True)
+    profile_name = models.CharField(max_length=256, blank=True)
+    # CPF (11 digits) or CNPJ (14 characters, alphanumeric since 2026), compact and upper case.
+    document = models.CharField(max_length=14, blank=True, db_index=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
+
+    def __str__(self):
+        from conversations.masking import mask_phone
+
+        return self.profile_name or mask_phone(self.wa_id)
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    class Handler(models.TextChoices):
+        BOT = "bot", "Bot"
+        HUMAN = "human", "Human"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.BOT)
+    # Why the bot handed over (e.g. the LLM failed); blank when a person took over by choice.
+    handoff_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(status="open"),
+                name="one_open_conversation_per_customer",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "-updated_at"], name="conversation_status_updated")
+        ]
+
+    def __str__(self):
+        return f"Conversation {self.pk} ({self.get_status_display()}, {self.get_handler_display()})"
+
+
+class Turn(models.Model):
+    """One run of the engine over a batch of inbound messages, with its timings."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        ANSWERED = "answered", "Answered"
+        FALLBACK = "fallback", "Fallback reply"
+        SUPERSEDED = "superseded", "Superseded"
+        HUMAN = "human", "Handed to human"
+        LOST_LOCK = "lost_lock", "Lost lock"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    batch_size = models.PositiveIntegerField(default=0)
+    supersede_count = models.PositiveIntegerField(default=0)
+    lock_wait_ms = models.PositiveIntegerField(default=0)
+    debounce_wait_ms = models.PositiveIntegerField(default=0)
+    crm_ms = models.PositiveIntegerField(default=0)
+    llm_ms = models.PositiveIntegerField(default=0)
+    total_ms = models.PositiveIntegerField(default=0)
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started")
+        ]
+
+    def __str__(self):
+        return f"Turn {self.pk} ({self.get_outcome_display()})"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class State(models.TextChoices):
+        """Processing state of an inbound message; blank for outbound."""
+
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Failed"
+        # Stored while a human handles the conversation: the bot never answers it.
+        SKIPPED = "skipped", "Not for the bot"
+
+    class Delivery(models.TextChoices):
+        """Delivery status of an outbound message, in the order it may only move forward."""
+
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        """What an outbound message was; blank for inbound."""
+
+        REPLY = "reply", "Assistant reply"
+        FALLBACK = "fallback", "Fallback reply"
+        NOTICE = "notice", "Outage notice"
+        STAFF = "staff", "Staff"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    # The WhatsApp message id (wamid); unique so a redelivered webhook stores nothing new.
+    provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    type = models.CharField(max_length=32, default="text")
+    text = models.TextField(blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    turn = models.ForeignKey(
+        Turn, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, blank=True)
+    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    delivery_errors = models.JSONField(default=list, blank=True)
+    # When WhatsApp says the customer sent it (inbound) or when we handed it to WhatsApp (outbound).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["conversation", "created_at"], name="message_conversation_created"
+            ),
+            models.Index(fields=["conversation", "state"], name="message_conversation_state"),
+            models.Index(
+                fields=["state", "claimed_at"],
+                name="message_inbound_work",
+                condition=Q(state__in=["pending", "processing"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.type} {self.pk}"
+
+
+class RuntimeSettings(models.Model):
+    """The one row of knobs staff tune live in the admin; read through conversations.runtime."""
+
+    # CRM cache
+    crm_cache_ttl_seconds = models.PositiveIntegerField("CRM cache TTL (s)", default=300)
+    crm_negative_ttl_seconds = models.PositiveIntegerField("negative-result TTL (s)", default=60)
+    crm_stale_ttl_seconds = models.PositiveIntegerField("stale-copy TTL (s)", default=3600)
+    crm_timeout_seconds = models.PositiveIntegerField("CRM timeout (s)", default=12)
+    # Conversation lock
+    lock_ttl_seconds = models.PositiveIntegerField("conversation lock TTL (s)", default=120)
+    lock_wait_timeout_seconds = models.PositiveIntegerField("lock wait timeout (s)", default=60)
+    backoff_base_ms = models.PositiveIntegerField("backoff base (ms)", default=100)
+    backoff_cap_ms = models.PositiveIntegerField("backoff cap (ms)", default=2000)
+    # Turns
+    debounce_quiet_ms = models.PositiveIntegerField("debounce quiet window (ms)", default=2000)
+    debounce_max_wait_ms = models.PositiveIntegerField("debounce max wait (ms)", default=8000)
+    supersede_enabled = models.BooleanField("supersede unsent replies", default=True)
+    supersede_cap = models.PositiveIntegerField("supersede cap per turn", default=2)
+    # Assistant
+    llm_model = models.CharField("LLM model", max_length=100, blank=True)
+    assistant_instructions = models.TextField(blank=True)
+    llm_timeout_seconds = models.PositiveIntegerField("LLM timeout (s)", default=60)
+    history_window_messages = models.PositiveIntegerField("history window (messages)", default=30)
+    fallback_reply = models.TextField(blank=True)
+    outage_notice_template = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "runtime settings"
+        verbose_name_plural = "runtime settings"
+
+    def __str__(self):
+        return "Runtime settings"

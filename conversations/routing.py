@@ -1,0 +1,7 @@
+from django.urls import path
+
+from conversations.simulator import SimulatorConsumer
+
+websocket_urlpatterns = [
+    path("ws/simulator/<str:wa_id>/", SimulatorConsumer.as_asgi()),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CrmGatewayConfig(AppConfig):
+    name = "crm_gateway"
+    verbose_name = "CRM gateway"
