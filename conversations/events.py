@@ -48,3 +48,8 @@ def send_wake(conversation_id: int) -> bool:
 def wake_on_commit(conversation_id: int) -> None:
     """Wake the worker once the transaction that stored the message has committed."""
     transaction.on_commit(lambda: send_wake(conversation_id))
+
+
+def simulator_group(wa_id: str) -> str:
+    """Channels group where the simulator page listens for one customer's messages."""
+    return f"supportbot-simulator-{wa_id}"
