@@ -15,7 +15,7 @@ def check_deployment_mode(app_configs, **kwargs):
                 id="supportbot.W001",
             )
         )
-    if not settings.EMBEDDED and not _env_app_secret():
+    if not settings.EMBEDDED and not settings.WHATSAPP_APP_SECRET:
         problems.append(
             Warning(
                 "WHATSAPP_APP_SECRET is unset outside embedded mode: every webhook POST will be refused.",
@@ -23,7 +23,7 @@ def check_deployment_mode(app_configs, **kwargs):
                 id="supportbot.W002",
             )
         )
-    if not settings.EMBEDDED and not _env_verify_token():
+    if not settings.EMBEDDED and not settings.WHATSAPP_VERIFY_TOKEN:
         problems.append(
             Warning(
                 "WHATSAPP_VERIFY_TOKEN is unset outside embedded mode: Meta cannot verify the webhook.",
@@ -40,11 +40,3 @@ def check_deployment_mode(app_configs, **kwargs):
             )
         )
     return problems
-
-
-def _env_app_secret() -> str:
-    return settings.WHATSAPP_APP_SECRET
-
-
-def _env_verify_token() -> str:
-    return settings.WHATSAPP_VERIFY_TOKEN

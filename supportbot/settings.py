@@ -71,10 +71,15 @@ _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
         DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
-    except Exception as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
-    if not DATABASES["default"].get("ENGINE"):
-        raise ImproperlyConfigured("DATABASE_URL names an unknown database engine")
+    except Exception:
+        # The URL may hold a password: say what is wanted, never echo the value.
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not a database URL, e.g. postgresql://user@host:5432/db"
+        ) from None
+    if not DATABASES["default"].get("NAME"):
+        raise ImproperlyConfigured(
+            "DATABASE_URL must name a database, e.g. postgresql://user@host/db"
+        )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(exist_ok=True)
@@ -180,11 +185,16 @@ STATIC_ROOT = VAR_DIR / "static"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
