@@ -1,5 +1,6 @@
 """Settings come from the environment only; README "Configuration" lists every variable."""
 
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -177,6 +178,10 @@ WORKER_THREADS = env_int("WORKER_THREADS", 32, minimum=1, maximum=1000)
 
 LANGUAGE_CODE = "pt-br"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "America/Sao_Paulo")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"DJANGO_TIME_ZONE must be an IANA time zone, not {TIME_ZONE!r}") from None
 USE_I18N = True
 USE_TZ = True
 

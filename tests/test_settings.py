@@ -28,6 +28,7 @@ ALL_VARIABLES = [
     "WORKER_MAX_TURNS",
     "WORKER_THREADS",
     "LOG_LEVEL",
+    "DJANGO_TIME_ZONE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
 ]
 
@@ -99,6 +100,7 @@ def test_it_reads_allowed_hosts_as_a_list(monkeypatch):
         ("WORKER_MAX_TURNS", "0"),
         ("WORKER_THREADS", "many"),
         ("LOG_LEVEL", "LOUD"),
+        ("DJANGO_TIME_ZONE", "Mars/Olympus"),
     ],
 )
 def test_it_names_the_variable_holding_nonsense(monkeypatch, variable, value):
