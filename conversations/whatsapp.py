@@ -247,6 +247,8 @@ def simulator_payload(message: Message) -> dict:
 
 def _notify_simulator(wa_id: str, message: Message) -> None:
     """Best effort: the simulator page shows the message live; a channel-layer error is ignored."""
+    if not settings.DEBUG:
+        return  # the simulator exists only with DEBUG on: spare the channel layer a round trip
     try:
         layer = get_channel_layer()
         if layer is None:
