@@ -27,6 +27,8 @@ class Customer(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
+        # Staff without it see the document masked, also on the customer's own admin page.
+        permissions = [("view_full_document", "Can see full CPF/CNPJ")]
 
     def __str__(self):
         from conversations.masking import mask_phone
