@@ -34,9 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "channels",
     "conversations",
     "crm_gateway",
+    # After our apps: conversations' runworker (sweeper at start, graceful stop) overrides channels'.
+    "channels",
 ]
 
 MIDDLEWARE = [

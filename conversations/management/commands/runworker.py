@@ -1,0 +1,93 @@
+"""`manage.py runworker supportbot-inbound`: channels' runworker, made a supportbot worker process.
+
+Two differences from channels' command, both needed in production:
+- the sweeper starts with the process. Channels creates the consumer only when the first event
+  arrives, and after a crash nobody may send one: the sweeper is what finds the dead worker's
+  messages, so it cannot wait for a wake.
+- SIGTERM/SIGINT stop it gracefully: stop taking wakes, let running turns finish for a while,
+  then cancel the rest (their claims are retaken by the sweeper once the lock expires).
+
+`manage.py serve` runs the same InboundChannelWorker inside its web server's event loop.
+"""
+
+import asyncio
+import logging
+import signal
+
+from channels.layers import get_channel_layer
+from channels.management.commands.runworker import Command as ChannelsRunworker
+from channels.routing import get_default_application
+from channels.worker import Worker
+from django.core.management import CommandError
+
+from conversations.worker import get_scheduler
+
+logger = logging.getLogger("django.channels.worker")
+
+# How long running turns may go on after SIGTERM/SIGINT before they are cancelled.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class InboundChannelWorker(Worker):
+    """channels' Worker that starts this loop's turn scheduler (and its sweeper) at once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task: asyncio.Task | None = None
+
+    async def handle(self):
+        get_scheduler()
+        await super().handle()
+
+    def start(self) -> asyncio.Task:
+        """Listen in a task on the running loop."""
+        self.task = asyncio.get_running_loop().create_task(self.arun())
+        return self.task
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop listening, give running turns `grace` seconds, then cancel what is left."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        for details in self.application_instances.values():
+            details["future"].cancel()
+        scheduler = get_scheduler()
+        try:
+            await asyncio.wait_for(scheduler.drain(), grace)
+        except TimeoutError:
+            logger.warning(
+                "%d turns still running after %s s: cancelled", len(scheduler.tasks), grace
+            )
+        leftovers = [*scheduler.tasks.values(), scheduler.sweeper]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
+
+class Command(ChannelsRunworker):
+    def handle(self, *args, **options):
+        channel_layer = get_channel_layer(options["layer"])
+        if channel_layer is None:
+            raise CommandError("You do not have any CHANNEL_LAYERS configured.")
+        logger.info("Running worker for channels %s", options["channels"])
+        worker = InboundChannelWorker(
+            application=get_default_application(),
+            channels=options["channels"],
+            channel_layer=channel_layer,
+        )
+        asyncio.run(self._run(worker))
+        logger.info("worker stopped")
+
+    async def _run(self, worker: InboundChannelWorker) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        listening = worker.start()
+        stop_requested = loop.create_task(stopping.wait())
+        await asyncio.wait({listening, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        stop_requested.cancel()
+        if listening.done():
+            listening.result()  # the listener failed (channel layer down): exit with its error
+        logger.info("stopping: no new wakes; waiting for running turns")
+        await worker.stop()

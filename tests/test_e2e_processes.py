@@ -1,0 +1,133 @@
+"""Production layout for real: `daphne supportbot.asgi:application` and `manage.py runworker
+supportbot-inbound` as separate processes on this machine's PostgreSQL and Redis."""
+
+import random
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+
+import pytest
+
+from conversations.models import Message, Turn
+from tests.fakes.cloud_api import FakeCloudAPI, deliver, text_webhook
+from tests.fakes.processes import ProcessSet, live_env, tune_runtime, wait_until
+
+pytestmark = [pytest.mark.live, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CONVERSATIONS = 50
+
+
+@pytest.fixture
+def procs(transactional_db):
+    # Depends on the database fixture so the processes stop before the test database is flushed.
+    with ProcessSet() as procs:
+        yield procs
+
+
+def _inbound():
+    return Message.objects.filter(direction=Message.Direction.INBOUND)
+
+
+def _all_answered(expected: int) -> bool:
+    inbound = _inbound()
+    return (
+        inbound.count() == expected and not inbound.exclude(state=Message.State.ANSWERED).exists()
+    )
+
+
+def test_it_answers_through_separate_daphne_and_runworker_processes(
+    procs, live_database_url, live_redis_url
+):
+    tune_runtime()
+    with FakeCloudAPI() as cloud:
+        env = live_env(live_database_url, live_redis_url, **cloud.env())
+        procs.runworker(env)
+        web = procs.daphne(env)
+
+        response = deliver(
+            web.url, text_webhook(wa_id="5511987650010", wamid="wamid.e2e-1", text="Oi, tudo bem?")
+        )
+
+        assert response.status_code == 200
+        texts = cloud.wait_for_texts(lambda texts: len(texts) >= 1)
+        wait_until(lambda: _all_answered(1), what="the message answered")
+        reply = Message.objects.get(direction=Message.Direction.OUTBOUND)
+        assert [(text.to, text.body, text.wamid) for text in texts] == [
+            ("5511987650010", reply.text, reply.provider_id)
+        ]
+        assert reply.kind == Message.Kind.REPLY
+        assert _inbound().get().turn_id == reply.turn_id
+
+
+def _send_bursts(url: str, wa_id: str, rng: random.Random) -> list[str]:
+    """Two bursts of 1-3 messages; the second often lands while the first turn runs."""
+    wamids = []
+    for burst in range(2):
+        for index in range(rng.randint(1, 3)):
+            wamid = f"wamid.load-{wa_id}-{burst}-{index}"
+            response = deliver(
+                url, text_webhook(wa_id=wa_id, wamid=wamid, text=f"msg {burst}.{index}")
+            )
+            assert response.status_code == 200, response.text
+            wamids.append(wamid)
+            time.sleep(rng.uniform(0, 0.1))
+        time.sleep(rng.uniform(0.2, 1.2))
+    return wamids
+
+
+def test_it_runs_one_turn_at_a_time_and_answers_each_message_once_across_two_workers(
+    procs, live_database_url, live_redis_url
+):
+    tune_runtime(debounce_quiet_ms=300, debounce_max_wait_ms=1000)
+    rng = random.Random(20261125)
+    wa_ids = [f"55119900{n:05d}" for n in range(CONVERSATIONS)]
+    seeds = [rng.random() for _ in wa_ids]
+    with FakeCloudAPI() as cloud:
+        env = live_env(live_database_url, live_redis_url, **cloud.env())
+        procs.runworker(env, name="worker-1")
+        procs.runworker(env, name="worker-2")
+        web = procs.daphne(env)
+
+        with ThreadPoolExecutor(max_workers=CONVERSATIONS) as pool:
+            sent = list(
+                pool.map(
+                    lambda args: _send_bursts(web.url, args[0], random.Random(args[1])),
+                    zip(wa_ids, seeds, strict=True),
+                )
+            )
+
+        total = sum(len(wamids) for wamids in sent)
+        wait_until(lambda: _all_answered(total), timeout=60, what=f"all {total} messages answered")
+        wait_until(
+            lambda: not Turn.objects.filter(finished_at=None).exists(), what="every turn finished"
+        )
+    texts = cloud.texts()
+    replies = list(
+        Message.objects.filter(direction=Message.Direction.OUTBOUND).select_related(
+            "conversation__customer"
+        )
+    )
+    assert sorted(text.wamid for text in texts) == sorted(reply.provider_id for reply in replies)
+    assert {reply.kind for reply in replies} == {Message.Kind.REPLY}
+
+    turns_by_conversation = defaultdict(list)
+    for turn in Turn.objects.order_by("started_at", "pk"):
+        turns_by_conversation[turn.conversation_id].append(turn)
+    assert len(turns_by_conversation) == CONVERSATIONS
+    for turns in turns_by_conversation.values():
+        for earlier, later in pairwise(turns):
+            assert earlier.finished_at <= later.started_at, (earlier.pk, later.pk)
+
+    replies_by_turn = defaultdict(list)
+    for reply in replies:
+        replies_by_turn[reply.turn_id].append(reply)
+    answering_turns = set(_inbound().values_list("turn_id", flat=True))
+    assert None not in answering_turns
+    for turn in Turn.objects.filter(pk__in=answering_turns):
+        assert turn.outcome == Turn.Outcome.ANSWERED
+        assert len(replies_by_turn[turn.pk]) == 1, turn.pk
+    assert set(replies_by_turn) == answering_turns
+    to_by_wamid = {text.wamid: text.to for text in texts}
+    for reply in replies:
+        assert to_by_wamid[reply.provider_id] == reply.conversation.customer.wa_id
