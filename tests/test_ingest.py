@@ -1,0 +1,323 @@
+import threading
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from conversations import events, ingest
+from conversations.ingest import apply_status, ingest_notification, store_inbound
+from conversations.models import Conversation, Customer, Message
+from conversations.payloads import InboundMessage, StatusUpdate, parse_notification
+from tests.fakes import whatsapp_payloads as wa
+
+pytestmark = pytest.mark.django_db
+
+SENDER = "5511987654321"
+OLD_FORM = "551187654321"
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def item(wamid="wamid.A", *, wa_id=SENDER, text="oi", sent_at=T0, **fields) -> InboundMessage:
+    return InboundMessage(
+        wamid=wamid, wa_id=wa_id, type="text", text=text, sent_at=sent_at, **fields
+    )
+
+
+def outbound(wamid: str, delivery_status: str = "sent") -> Message:
+    customer, _ = Customer.objects.get_or_create(wa_id=SENDER)
+    conversation, _ = Conversation.objects.get_or_create(customer=customer, status="open")
+    return Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.OUTBOUND,
+        provider_id=wamid,
+        kind=Message.Kind.REPLY,
+        text="Olá!",
+        delivery_status=delivery_status,
+    )
+
+
+def test_it_stores_a_pending_message_for_a_new_customer():
+    message = store_inbound(
+        item(profile_name="Maria", from_number=OLD_FORM, raw={"id": "wamid.A", "x": 1})
+    )
+    message.refresh_from_db()
+    assert message.direction == "in"
+    assert message.state == Message.State.PENDING
+    assert (message.provider_id, message.type, message.text) == ("wamid.A", "text", "oi")
+    assert message.raw == {"id": "wamid.A", "x": 1}
+    assert message.sent_at == T0
+    customer = message.conversation.customer
+    assert (customer.wa_id, customer.reply_wa_id, customer.profile_name) == (
+        SENDER,
+        OLD_FORM,
+        "Maria",
+    )
+    assert message.conversation.status == Conversation.Status.OPEN
+    assert message.conversation.last_inbound_at == T0
+
+
+def test_it_stores_a_duplicate_wamid_once_and_changes_nothing():
+    first = store_inbound(item(profile_name="Maria", from_number=SENDER))
+    customer_before = Customer.objects.get()
+    again = item(
+        text="changed", profile_name="Other", from_number=OLD_FORM, sent_at=T0 + timedelta(hours=1)
+    )
+    assert store_inbound(again) is None
+    assert Message.objects.count() == 1
+    assert Message.objects.get().text == "oi"
+    customer = Customer.objects.get()
+    assert (customer.profile_name, customer.reply_wa_id, customer.last_seen_at) == (
+        "Maria",
+        SENDER,
+        customer_before.last_seen_at,
+    )
+    assert Conversation.objects.get().last_inbound_at == first.sent_at
+
+
+def test_it_keeps_one_customer_for_both_forms_of_a_number_and_replies_to_the_latest():
+    store_inbound(item("wamid.1", from_number=SENDER))
+    later = timezone.now() + timedelta(seconds=1)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        store_inbound(item("wamid.2", from_number=OLD_FORM))
+    customer = Customer.objects.get()
+    assert customer.reply_wa_id == OLD_FORM
+    assert customer.last_seen_at == later
+    assert Conversation.objects.count() == 1
+    assert Message.objects.filter(conversation__customer=customer).count() == 2
+
+
+def test_it_keeps_the_profile_name_when_a_delivery_has_none():
+    store_inbound(item("wamid.1", profile_name="Maria"))
+    store_inbound(item("wamid.2"))
+    assert Customer.objects.get().profile_name == "Maria"
+
+
+def test_it_opens_a_new_conversation_when_the_last_one_is_closed():
+    first = store_inbound(item("wamid.1"))
+    Conversation.objects.update(status=Conversation.Status.CLOSED)
+    second = store_inbound(item("wamid.2"))
+    assert second.conversation_id != first.conversation_id
+    assert Conversation.objects.filter(status="open").count() == 1
+
+
+def test_it_stores_pending_also_when_a_human_handles_the_conversation():
+    store_inbound(item("wamid.1"))
+    Conversation.objects.update(handler=Conversation.Handler.HUMAN)
+    assert store_inbound(item("wamid.2")).state == Message.State.PENDING
+
+
+def test_it_reuses_the_conversation_another_delivery_opened_meanwhile(monkeypatch):
+    customer = Customer.objects.create(wa_id=SENDER)
+    existing = Conversation.objects.create(customer=customer)
+    real_filter = Conversation.objects.filter
+    # The lookup misses it (opened after we looked); the insert then hits the unique constraint.
+    monkeypatch.setattr(Conversation.objects, "filter", lambda *a, **k: real_filter(pk=-1))
+    assert ingest._open_conversation(customer) == existing
+
+
+def test_it_never_moves_last_inbound_at_backwards():
+    store_inbound(item("wamid.new", sent_at=T0))
+    store_inbound(item("wamid.old", sent_at=T0 - timedelta(days=2)))
+    assert Conversation.objects.get().last_inbound_at == T0
+
+
+def test_it_uses_the_receipt_time_when_the_timestamp_is_unknown():
+    before = timezone.now()
+    message = store_inbound(item(sent_at=None))
+    assert message.sent_at >= before
+    assert Conversation.objects.get().last_inbound_at == message.sent_at
+
+
+def test_it_wakes_the_conversation_after_commit(django_capture_on_commit_callbacks):
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        message = store_inbound(item())
+        send_wake.assert_not_called()  # not before the commit
+    assert len(callbacks) == 1
+    send_wake.assert_called_once_with(message.conversation_id)
+
+
+def test_it_does_not_wake_for_a_duplicate(django_capture_on_commit_callbacks):
+    store_inbound(item())
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert store_inbound(item()) is None
+    send_wake.assert_not_called()
+
+
+def test_it_wakes_each_conversation_once_per_notification(django_capture_on_commit_callbacks):
+    other = "5521987651234"
+    body = wa.notification(
+        [
+            wa.text_message(SENDER, "1"),
+            wa.text_message(OLD_FORM, "2"),
+            wa.text_message(other, "3"),
+            wa.text_message(SENDER, "4"),
+        ]
+    )
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = ingest_notification(parse_notification(body))
+    assert result.stored == 4
+    mine = Conversation.objects.get(customer__wa_id=SENDER).pk
+    theirs = Conversation.objects.get(customer__wa_id=other).pk
+    assert [c.args[0] for c in send_wake.call_args_list] == [mine, theirs]
+
+
+def test_it_puts_a_json_wake_event_on_the_inbound_channel(django_capture_on_commit_callbacks):
+    layer = get_channel_layer()
+    async_to_sync(layer.flush)()
+    with django_capture_on_commit_callbacks(execute=True):
+        message = store_inbound(item())
+    event = async_to_sync(layer.receive)(events.INBOUND_CHANNEL)
+    assert event == {"type": "conversation.wake", "conversation_id": message.conversation_id}
+
+
+# Statuses
+
+
+@pytest.mark.parametrize(
+    ("start", "new", "expected"),
+    [
+        ("queued", "sent", "sent"),
+        ("sent", "delivered", "delivered"),
+        ("sent", "read", "read"),
+        ("delivered", "read", "read"),
+        ("", "delivered", "delivered"),
+        ("sent", "failed", "failed"),
+        ("delivered", "failed", "failed"),
+        # out of order: never backwards
+        ("read", "delivered", "read"),
+        ("read", "sent", "read"),
+        ("delivered", "sent", "delivered"),
+        ("read", "failed", "read"),
+        ("failed", "read", "failed"),
+        ("failed", "sent", "failed"),
+        ("sent", "sent", "sent"),
+        ("sent", "deleted", "sent"),  # a status we do not track
+    ],
+)
+def test_it_moves_delivery_status_only_forward(start, new, expected):
+    outbound("wamid.OUT", start)
+    changed = apply_status(StatusUpdate(wamid="wamid.OUT", status=new))
+    assert Message.objects.get().delivery_status == expected
+    assert changed == (start != expected)
+
+
+def test_it_applies_statuses_arriving_out_of_order_through_the_notification():
+    outbound("wamid.OUT", "sent")
+    body = wa.notification(
+        statuses=[
+            wa.status("wamid.OUT", "read"),
+            wa.status("wamid.OUT", "delivered"),
+            wa.status("wamid.OUT", "sent"),
+        ]
+    )
+    result = ingest_notification(parse_notification(body))
+    assert (result.statuses_applied, result.statuses_ignored) == (1, 2)
+    assert Message.objects.get().delivery_status == "read"
+
+
+def test_it_stores_the_errors_of_a_failed_status():
+    outbound("wamid.OUT", "sent")
+    errors = [{"code": 131047, "title": "Re-engagement message", "message": "more than 24h"}]
+    assert apply_status(StatusUpdate(wamid="wamid.OUT", status="failed", errors=errors))
+    message = Message.objects.get()
+    assert message.delivery_status == "failed"
+    assert message.delivery_errors == errors
+
+
+def test_it_ignores_statuses_for_unknown_ids():
+    outbound("wamid.OUT", "sent")
+    assert not apply_status(StatusUpdate(wamid="wamid.NOPE", status="read"))
+    assert Message.objects.get().delivery_status == "sent"
+
+
+def test_it_ignores_statuses_for_inbound_messages():
+    store_inbound(item("wamid.IN"))
+    assert not apply_status(StatusUpdate(wamid="wamid.IN", status="read"))
+    assert Message.objects.get().delivery_status == ""
+
+
+# Two deliveries racing, on this machine's PostgreSQL
+
+
+def _deliver_concurrently(bodies: list[bytes], secret: str) -> list[int]:
+    barrier = threading.Barrier(len(bodies))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def deliver(body: bytes) -> None:
+        try:
+            client = Client()
+            barrier.wait(timeout=10)
+            response = client.post(
+                "/webhooks/whatsapp/",
+                data=body,
+                content_type="application/json",
+                headers=wa.signed_headers(secret, body),
+            )
+            statuses.append(response.status_code)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    return statuses
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_one_row_when_two_deliveries_of_one_wamid_race(live_database_url, settings):
+    assert connection.vendor == "postgresql"
+    settings.WHATSAPP_APP_SECRET = "race-secret"
+    for round_ in range(10):
+        # A new customer each round, so both deliveries also race to create it and its conversation.
+        body = wa.encode(wa.notification([wa.text_message(f"55119876{round_:05d}", "oi")]))
+        with mock.patch("conversations.events.send_wake") as send_wake:
+            statuses = _deliver_concurrently([body, body], settings.WHATSAPP_APP_SECRET)
+        assert statuses == [200, 200]
+        send_wake.assert_called_once()
+    assert Message.objects.count() == 10
+    assert Customer.objects.count() == 10
+    assert Conversation.objects.count() == 10
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_one_row_when_store_inbound_races_itself(live_database_url):
+    assert connection.vendor == "postgresql"
+    results: list = []
+    barrier = threading.Barrier(2)
+
+    def store() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(store_inbound(item("wamid.RACE"), wake=False))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=store) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(r is None for r in results) == [False, True]
+    assert Message.objects.filter(provider_id="wamid.RACE").count() == 1
