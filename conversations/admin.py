@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from stdnum.br import cnpj, cpf
 
 from conversations.masking import mask_document, mask_phone
 from conversations.models import Conversation, Customer, Message, Turn
@@ -23,9 +24,9 @@ HISTORY_LIMIT = 500
 def format_document(document: str) -> str:
     """529.982.247-25 or 12.ABC.345/01DE-35 from the stored compact form."""
     if len(document) == 11:
-        return f"{document[:3]}.{document[3:6]}.{document[6:9]}-{document[9:]}"
+        return cpf.format(document)
     if len(document) == 14:
-        return f"{document[:2]}.{document[2:5]}.{document[5:8]}/{document[8:12]}-{document[12:]}"
+        return cnpj.format(document)
     return document
 
 

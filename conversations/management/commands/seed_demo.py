@@ -1,0 +1,59 @@
+"""Prepare the embedded demo: settings row, a `demo` staff login, and the demo CRM's customers."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from stdnum.br import cnpj, cpf
+
+from conversations.runtime import get_or_create_settings_row
+from crm_gateway.demo import DEMO_CUSTOMERS
+
+DEMO_USERNAME = "demo"
+
+
+def format_document(document: str) -> str:
+    return cpf.format(document) if len(document) == 11 else cnpj.format(document)
+
+
+class Command(BaseCommand):
+    help = (
+        "Embedded mode only: create the runtime settings row, (re)set the `demo` staff "
+        "superuser with a new random password (printed), and list the demo CRM's customers. "
+        "Safe to run again."
+    )
+
+    def handle(self, *args, **options):
+        if not settings.EMBEDDED:
+            raise CommandError(
+                "seed_demo runs only in embedded mode (REDIS_URL unset): it creates a superuser "
+                "with a printed password, which has no place on a production database."
+            )
+        get_or_create_settings_row()
+        password = self._reset_demo_user()
+
+        out = self.stdout
+        out.write(self.style.SUCCESS("Demo ready."))
+        out.write(f"  Admin:     /admin/  user {DEMO_USERNAME!r}  password {password}")
+        if settings.DEBUG:
+            out.write("  Simulator: /simulator/  (play a WhatsApp customer)")
+        else:
+            out.write("  Simulator: off (set DJANGO_DEBUG=true to use /simulator/)")
+        if settings.CRM_BASE_URL:
+            out.write("  CRM_BASE_URL is set: the demo CRM below is not in use.")
+        out.write("Demo CRM customers (send one of these documents in the simulator):")
+        for document, points in DEMO_CUSTOMERS.items():
+            regions = (
+                ", ".join(sorted({point["region"] for point in points})) or "no installation points"
+            )
+            out.write(f"  {format_document(document):<20} {regions}")
+
+    def _reset_demo_user(self) -> str:
+        """A new password every run: the printed one is the only one that works."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+        return password
