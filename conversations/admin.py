@@ -15,6 +15,7 @@ from stdnum.br import cnpj, cpf
 from conversations.masking import mask_document, mask_phone
 from conversations.models import Conversation, Customer, Message, Turn
 from conversations.phone import normalise_wa_id
+from crm_gateway.actions import refresh_crm_data
 
 FULL_DOCUMENT_PERMISSION = "conversations.view_full_document"
 # The customer page renders at most this many of the latest messages.
@@ -79,14 +80,6 @@ class OpenConversationFilter(admin.SimpleListFilter):
         if self.value() == "none":
             return queryset.exclude(open_with)
         return queryset
-
-
-@admin.action(description="Refresh CRM data")
-def refresh_crm_data(modeladmin, request, queryset):
-    # Late import until crm_gateway.actions lands (crm owner).
-    from crm_gateway.actions import refresh_crm_data as refresh
-
-    return refresh(modeladmin, request, queryset)
 
 
 @admin.register(Customer)

@@ -317,3 +317,14 @@ def test_it_finds_a_mobile_typed_without_its_ninth_digit(viewer_client, history)
     Customer.objects.filter(pk=history["customer"].pk).update(reply_wa_id="")
     response = viewer_client.get("/admin/conversations/customer/", {"q": "55 11 8765-4321"})
     assert list(response.context["cl"].result_list) == [history["customer"]]
+
+
+def test_the_crm_refresh_action_runs_from_the_customer_list(admin_client, db):
+    customer = Customer.objects.create(wa_id=PHONE)  # no document: nothing to ask the CRM
+    response = admin_client.post(
+        "/admin/conversations/customer/",
+        {"action": "refresh_crm_data", "_selected_action": [customer.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]]
