@@ -7,14 +7,13 @@ from channels.testing import WebsocketCommunicator
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message
 from conversations.signature import verify_signature
+from supportbot.asgi import application
 
 NUMBER = "5511987650001"
 
 
 def socket(path: str) -> WebsocketCommunicator:
     """A client of the full ASGI application (routing, auth middleware, consumer)."""
-    from supportbot.asgi import application  # imported late: it loads the whole worker stack
-
     return WebsocketCommunicator(application, path)
 
 
