@@ -1,0 +1,174 @@
+"""What the engine calls once per turn: the customer's document, installation points (through
+the cached CRM lookup) and the active outages that affect them, with the notices still to send.
+
+`build_customer_context` never raises for CRM or Redis failures and returns within the CRM
+timeout plus a little bookkeeping. The engine sends each notice with
+`whatsapp.send_text(kind="notice")` right after `claim_notice` returns True.
+"""
+
+import logging
+import string
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.masking import mask_document
+from conversations.models import Conversation, Customer
+from crm_gateway import documents, lookup
+from crm_gateway.models import Outage, OutageNotice
+from crm_gateway.outages import active_outages_for
+
+logger = logging.getLogger(__name__)
+
+KNOWN = "known"
+UNKNOWN = "unknown"
+INVALID = "invalid"
+
+# Used when the runtime template is blank.
+DEFAULT_NOTICE_TEMPLATE = (
+    "Aviso: identificamos uma falha na rede que atende a sua região. {message}"
+)
+
+
+@dataclass
+class CustomerContext:
+    document_status: str  # "known" | "unknown" | "invalid"
+    masked_document: str  # "" when unknown
+    installation_points: list[dict] = field(default_factory=list)
+    crm_ok: bool = True  # False when the CRM failed (and no stale copy): reply anyway
+    active_outages: list[dict] = field(default_factory=list)
+    notices: list[tuple[int, str]] = field(default_factory=list)  # (outage id, notice text)
+
+    def prompt_text(self) -> str:
+        """Portuguese context for the assistant; never the full document."""
+        lines = ["Contexto do cliente (sistema de atendimento):"]
+        if self.document_status == INVALID:
+            lines.append(
+                "- O cliente enviou um CPF/CNPJ inválido (os dígitos verificadores não conferem). "
+                "Peça com educação que confira os números e envie de novo."
+            )
+            if self.masked_document:
+                lines.append(f"- Documento já cadastrado antes: {self.masked_document}.")
+        elif self.document_status == UNKNOWN:
+            lines.append(
+                "- Documento do cliente: não informado. Para consultar contrato, conexão ou "
+                "fatura, peça o CPF ou CNPJ do titular."
+            )
+        else:
+            lines.append(f"- Documento do cliente: {self.masked_document}.")
+        if self.masked_document:
+            if not self.crm_ok:
+                lines.append(
+                    "- O cadastro (CRM) não respondeu agora: não invente dados de contrato ou "
+                    "endereço; siga o atendimento e, se preciso, diga que vai verificar."
+                )
+            elif self.installation_points:
+                lines.append("- Pontos de instalação:")
+                for point in self.installation_points:
+                    lines.append(
+                        f"  - {point.get('address')}, {point.get('city')} "
+                        f"(região {point.get('region')}), situação: {point.get('status')}"
+                    )
+            else:
+                lines.append("- Nenhum ponto de instalação encontrado para este documento.")
+        for outage in self.active_outages:
+            end = outage.get("expected_end")
+            when = f" Previsão de normalização: {_local_time(end)}." if end else ""
+            lines.append(
+                f"- FALHA MASSIVA ativa na região do cliente: {outage['title']}. "
+                f"{outage['message']}{when}"
+            )
+        return "\n".join(lines)
+
+
+def _local_time(iso: str) -> str:
+    return timezone.localtime(datetime.fromisoformat(iso)).strftime("%d/%m/%Y %H:%M")
+
+
+def notice_text(template: str, message: str) -> str:
+    """The runtime template with {message} filled in; without the placeholder, template + message."""
+    template = (template or "").strip() or DEFAULT_NOTICE_TEMPLATE
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        if "message" in names:
+            return template.format(message=message)
+    except (ValueError, KeyError, IndexError, AttributeError):
+        pass  # braces staff did not mean as placeholders: send the text as written
+    return f"{template} {message}"
+
+
+def build_customer_context(conversation_id: int, batch_texts: list[str]) -> CustomerContext:
+    started = time.monotonic()
+    conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    customer = conversation.customer
+    found = documents.find_document(batch_texts)
+    if found is not None and found.valid and found.value != customer.document:
+        Customer.objects.filter(pk=customer.pk).update(document=found.value)
+        customer.document = found.value
+        logger.info(
+            "conversation %s: document %s stored", conversation_id, mask_document(found.value)
+        )
+    status = INVALID if found is not None and not found.valid else KNOWN
+    document = customer.document
+    if not document:
+        return CustomerContext(
+            document_status=status if status == INVALID else UNKNOWN, masked_document=""
+        )
+    context = CustomerContext(document_status=status, masked_document=mask_document(document))
+    try:
+        result = lookup.lookup_points(document)
+    except Exception:  # the lookup is built not to raise; a bug there must not cost the reply
+        logger.exception("conversation %s: CRM lookup failed unexpectedly", conversation_id)
+        result = lookup.LookupResult(lookup.ERROR, [], "none")
+    context.crm_ok = result.crm_ok
+    context.installation_points = result.points
+    regions = [point.get("region") for point in result.points]
+    outages = active_outages_for(regions)
+    context.active_outages = [_outage_dict(outage) for outage in outages]
+    if outages:
+        template = lookup.crm_settings().outage_notice_template
+        sent = set(
+            OutageNotice.objects.filter(
+                conversation_id=conversation_id, outage__in=outages
+            ).values_list("outage_id", flat=True)
+        )
+        context.notices = [
+            (outage.pk, notice_text(template, outage.message))
+            for outage in outages
+            if outage.pk not in sent
+        ]
+    logger.debug(
+        "conversation %s: context %s, %d points, %d outages, crm_ok=%s in %.0f ms",
+        conversation_id,
+        context.document_status,
+        len(context.installation_points),
+        len(context.active_outages),
+        context.crm_ok,
+        (time.monotonic() - started) * 1000,
+    )
+    return context
+
+
+def _outage_dict(outage: Outage) -> dict:
+    return {
+        "id": outage.pk,
+        "title": outage.title,
+        "message": outage.message,
+        "regions": list(outage.regions),
+        "expected_end": outage.expected_end_at.isoformat() if outage.expected_end_at else None,
+    }
+
+
+def claim_notice(outage_id: int, conversation_id: int) -> bool:
+    """True exactly once per (outage, conversation), and only while the outage is active."""
+    if not Outage.objects.active().filter(pk=outage_id).exists():
+        return False
+    try:
+        with transaction.atomic():
+            OutageNotice.objects.create(outage_id=outage_id, conversation_id=conversation_id)
+    except IntegrityError:
+        return False  # already claimed (maybe by another worker a moment ago)
+    return True
