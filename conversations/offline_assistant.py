@@ -1,0 +1,221 @@
+"""The assistant without an LLM (no OPENAI_API_KEY): deterministic Portuguese replies, useful in
+the demo and in tests. The same transcript and context always give the same reply.
+
+It answers the customer's latest batch (the user messages after the last assistant message):
+greets on first contact, recognises connection down / slow / billing / "talk to a person",
+handles the CPF/CNPJ status from the CustomerContext, and mentions an active outage.
+"""
+
+import re
+import unicodedata
+from datetime import datetime
+
+from django.utils import timezone
+
+GREETINGS = ("oi", "ola", "bom dia", "boa tarde", "boa noite", "e ai", "opa", "alo", "tudo bem")
+# (topic, keywords) in the order the reply covers them; keywords are matched without accents.
+TOPICS = (
+    (
+        "down",
+        (
+            "caiu",
+            "sem internet",
+            "sem conexao",
+            "nao funciona",
+            "nao esta funcionando",
+            "nao conecta",
+            "parou",
+            "fora do ar",
+            "sem sinal",
+            "offline",
+            "los vermelha",
+        ),
+    ),
+    ("slow", ("lenta", "lento", "devagar", "travando", "oscilando", "instavel", "caindo")),
+    (
+        "billing",
+        (
+            "boleto",
+            "fatura",
+            "segunda via",
+            "2a via",
+            "2 via",
+            "pagamento",
+            "cobranca",
+            "vencimento",
+        ),
+    ),
+    ("human", ("atendente", "humano", "falar com alguem", "pessoa de verdade")),
+)
+ACCOUNT_TOPICS = {"down", "slow", "billing"}
+# A CPF (000.000.000-00) or a CNPJ (00.000.000/0000-00, letters allowed before the check digits),
+# punctuated or not: the customer just sent a document.
+DOCUMENT_LIKE = re.compile(
+    r"(?<!\w)(\d{3}\.?\d{3}\.?\d{3}-?\d{2}"
+    r"|[0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2})(?!\w)"
+)
+
+GREETING = "Olá! Sou o assistente virtual do seu provedor de internet."
+ASK_DOCUMENT = "Para eu consultar o seu cadastro, me informe o CPF ou CNPJ do titular do contrato."
+INVALID_DOCUMENT = (
+    "O CPF ou CNPJ que você enviou não parece estar correto. Pode conferir os números e enviar "
+    "de novo, por favor?"
+)
+DOWN_STEPS = (
+    "Vamos tentar resolver: desligue o roteador da tomada por 30 segundos e ligue de novo, e "
+    "confira se os cabos estão bem encaixados. Se a luz LOS do equipamento estiver vermelha, "
+    "o problema é na fibra. Se continuar sem conexão, me avise que abrimos um chamado técnico."
+)
+DOWN_WITH_OUTAGE = (
+    "Essa falha explica a sua conexão fora do ar; ela volta assim que o reparo terminar."
+)
+SLOW_STEPS = (
+    "Para melhorar a velocidade: reinicie o roteador, teste com o aparelho perto dele ou por cabo "
+    "e veja quantos dispositivos estão usando a internet ao mesmo tempo. Se puder, faça um teste "
+    "de velocidade e me diga o resultado."
+)
+BILLING_KNOWN = (
+    "Já localizei o seu cadastro: a segunda via do boleto está na Central do Assinante, no site "
+    "ou no aplicativo. Se preferir, um atendente pode enviá-la por aqui."
+)
+BILLING_UNKNOWN = (
+    "A segunda via do boleto fica na Central do Assinante, no site ou no aplicativo, e também "
+    "posso pedir a um atendente que a envie por aqui."
+)
+HUMAN = "Certo! Vou pedir para um atendente da nossa equipe continuar o atendimento por aqui."
+CRM_DOWN = "No momento não consegui consultar o seu cadastro, mas sigo ajudando por aqui."
+HOW_CAN_I_HELP = (
+    "Como posso ajudar? Posso ver quedas de conexão, internet lenta, segunda via de boleto ou "
+    "chamar um atendente."
+)
+
+
+def offline_reply(request) -> str:
+    transcript = request.transcript or []
+    batch = _latest_batch(transcript)
+    text = _plain(" ".join(batch))
+    context = request.context
+    status = getattr(context, "document_status", "unknown") if context is not None else "unknown"
+    outages = list(getattr(context, "active_outages", None) or [])
+    crm_ok = bool(getattr(context, "crm_ok", True)) if context is not None else True
+    masked = getattr(context, "masked_document", "") if context is not None else ""
+    topics = _topics(text)
+    sent_document = bool(DOCUMENT_LIKE.search(" ".join(batch).upper()))
+    if not topics and sent_document:
+        # "529.982.247-25" answers our question: carry on with what they asked before it.
+        topics = _earlier_topics(transcript, len(batch))
+
+    parts = []
+    if not any(m.get("role") == "assistant" for m in transcript):
+        parts.append(GREETING)
+    if len(batch) > 1:
+        parts.append(f"Recebi as suas {len(batch)} mensagens.")
+    if status == "invalid":
+        parts.append(INVALID_DOCUMENT)
+        if outages:
+            parts.append(_outage_text(outages[0]))
+        return " ".join(parts)
+    if status == "known" and sent_document:
+        if crm_ok:
+            found = f"o cadastro do documento {masked}" if masked else "o seu cadastro"
+            parts.append(f"Obrigado! Encontrei {found}.")
+        else:
+            parts.append(f"Obrigado pelo documento. {CRM_DOWN}")
+    if outages and (not topics or {"down", "slow"} & set(topics)):
+        parts.append(_outage_text(outages[0]))
+    if "down" in topics:
+        parts.append(DOWN_WITH_OUTAGE if outages else DOWN_STEPS)
+    if "slow" in topics and not outages:
+        parts.append(SLOW_STEPS)
+    if "billing" in topics:
+        parts.append(BILLING_KNOWN if status == "known" and crm_ok else BILLING_UNKNOWN)
+    if "human" in topics:
+        parts.append(HUMAN)
+    if status == "unknown" and ACCOUNT_TOPICS & set(topics):
+        parts.append(ASK_DOCUMENT)
+    if not topics:
+        known_now = status == "known" and sent_document
+        parts.append("Em que posso ajudar agora?" if known_now else _generic(batch, text))
+    return " ".join(parts)
+
+
+def _topics(text: str) -> list[str]:
+    return [name for name, words in TOPICS if any(_has(text, word) for word in words)]
+
+
+def _earlier_topics(transcript: list[dict], batch_size: int) -> list[str]:
+    """Topics of the customer's latest earlier message that had one."""
+    earlier = [m for m in transcript if m.get("role") == "user"][: -batch_size or None]
+    for message in reversed(earlier):
+        topics = _topics(_plain(str(message.get("content") or "")))
+        if topics:
+            return topics
+    return []
+
+
+def _latest_batch(transcript: list[dict]) -> list[str]:
+    """The customer's messages after our last reply, oldest first."""
+    batch = []
+    for message in reversed(transcript):
+        if message.get("role") != "user":
+            break
+        batch.append(str(message.get("content") or "").strip())
+    return [text for text in reversed(batch) if text]
+
+
+def _plain(text: str) -> str:
+    """Lower case without accents, so "Não está" matches "nao esta"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _has(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+def _generic(batch: list[str], text: str) -> str:
+    if not batch or _only_greeting(text):
+        return HOW_CAN_I_HELP
+    words = batch[-1].split()
+    snippet = " ".join(words[:8])[:60]
+    if len(words) > 8 or len(snippet) < len(" ".join(words)):
+        snippet += "…"
+    return (
+        f'Sobre a sua mensagem "{snippet}": posso ajudar com quedas de conexão, internet lenta, '
+        "segunda via de boleto ou chamar um atendente. Pode me contar um pouco mais?"
+    )
+
+
+def _only_greeting(text: str) -> bool:
+    rest = re.sub(r"[^\w\s]", " ", text)
+    for greeting in sorted(GREETINGS, key=len, reverse=True):
+        rest = re.sub(rf"(?<!\w){re.escape(greeting)}(?!\w)", " ", rest)
+    return not rest.strip()
+
+
+def _outage_text(outage: dict) -> str:
+    title = str(outage.get("title") or "").strip().rstrip(".")
+    message = str(outage.get("message") or "").strip()
+    text = "Identificamos uma falha na rede da sua região"
+    text += f": {title}." if title else "."
+    if message:
+        text += f" {message}" if message.endswith((".", "!", "?")) else f" {message}."
+    when = _when(outage.get("expected_end"))
+    if when:
+        text += f" Previsão de normalização: {when}."
+    return text
+
+
+def _when(value) -> str:
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.strftime("%d/%m às %H:%M")
+    return str(value)
