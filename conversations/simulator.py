@@ -98,6 +98,11 @@ def _bad(reason: str) -> JsonResponse:
 @require_POST
 def simulator_send(request: HttpRequest):
     """Build and sign the webhook for one typed message; the page posts it to the webhook."""
+    if not settings.WHATSAPP_APP_SECRET:
+        return JsonResponse(
+            {"error": "WHATSAPP_APP_SECRET is not set: the webhook would refuse every message"},
+            status=503,
+        )
     try:
         data = json.loads(request.body or b"{}")
     except ValueError:

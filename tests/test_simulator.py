@@ -3,6 +3,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message
@@ -21,6 +22,7 @@ def socket(path: str) -> WebsocketCommunicator:
 def debug(settings):
     settings.DEBUG = True
     settings.WHATSAPP_ACCESS_TOKEN = ""  # console sender
+    settings.WHATSAPP_APP_SECRET = "simulator-test-secret"
     return settings
 
 
@@ -96,6 +98,14 @@ def test_it_sends_the_number_as_typed_and_the_webhook_normalises_it(client, debu
     assert item["from"] == "551187650001"
     assert deliver(client, prepared).status_code == 200
     assert Customer.objects.get().wa_id == NUMBER
+
+
+@pytest.mark.django_db
+def test_it_explains_when_there_is_no_app_secret_to_sign_with(client, debug):
+    debug.WHATSAPP_APP_SECRET = ""
+    response = prepare(client)
+    assert response.status_code == 503
+    assert "WHATSAPP_APP_SECRET" in response.json()["error"]
 
 
 @pytest.mark.django_db
@@ -203,3 +213,27 @@ async def test_the_socket_is_refused_for_a_non_number(debug):
         assert not connected
     finally:
         await communicator.disconnect()
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+async def test_the_socket_receives_messages_through_the_redis_channel_layer(debug, live_redis_url):
+    """Production shape: the sender (a worker) and the socket (daphne) meet on Redis."""
+    debug.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [live_redis_url], "prefix": "supportbot-test-simulator"},
+        }
+    }
+    conversation = await sync_to_async(make_conversation)()
+    communicator = socket(f"/ws/simulator/{NUMBER}/")
+    try:
+        connected, _ = await communicator.connect()
+        assert connected
+        message = await sync_to_async(whatsapp.send_text)(conversation, "via redis", kind="reply")
+        received = await communicator.receive_json_from(timeout=3)
+        assert (received["id"], received["text"]) == (message.pk, "via redis")
+    finally:
+        await communicator.disconnect()
+        # The ORM ran in asgiref's sync thread: close its connection so the test database can go.
+        await sync_to_async(connections.close_all)()
