@@ -1,6 +1,93 @@
-# Placeholder until the worker lands (issue 2/3).
+"""The inbound worker: `manage.py runworker supportbot-inbound`, or in-process under `serve`.
+
+Channels hands one consumer instance every event of the channel, one after another, so the
+handler only validates the wake and spawns a task: a 20 s LLM call must not stall the other
+conversations of this process. Tasks are bounded by WORKER_MAX_TURNS; blocking calls run on a
+pool of WORKER_THREADS threads.
+"""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
 from channels.consumer import AsyncConsumer
+from django.conf import settings
+
+from conversations import engine, events, sweeper
+
+logger = logging.getLogger(__name__)
+
+
+class TurnScheduler:
+    """One per event loop: at most one task per conversation, at most WORKER_MAX_TURNS running.
+
+    A wake for a conversation that already has a task here is coalesced: the task runs the
+    engine once more before it exits, so a message stored after the engine's last look is
+    never left behind.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.slots = asyncio.Semaphore(settings.WORKER_MAX_TURNS)
+        self.tasks: dict[int, asyncio.Task] = {}
+        self.rewake: set[int] = set()
+        loop.set_default_executor(
+            ThreadPoolExecutor(settings.WORKER_THREADS, thread_name_prefix="supportbot-worker")
+        )
+        self.sweeper = loop.create_task(sweeper.sweep_forever())
+
+    def wake(self, conversation_id: int) -> None:
+        if conversation_id in self.tasks:
+            self.rewake.add(conversation_id)
+            return
+        task = self.loop.create_task(self._run(conversation_id))
+        self.tasks[conversation_id] = task
+
+    async def _run(self, conversation_id: int) -> None:
+        try:
+            while True:
+                self.rewake.discard(conversation_id)
+                async with self.slots:
+                    try:
+                        await engine.run_turns(conversation_id)
+                    except Exception:  # never kill the worker; the sweeper retries later
+                        logger.exception("conversation %s: turn loop failed", conversation_id)
+                if conversation_id not in self.rewake:
+                    break
+        finally:
+            self.tasks.pop(conversation_id, None)
+            self.rewake.discard(conversation_id)
+
+    async def drain(self) -> None:
+        """Wait for every running task (tests, shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+
+
+_schedulers: dict[asyncio.AbstractEventLoop, TurnScheduler] = {}
+
+
+def get_scheduler() -> TurnScheduler:
+    loop = asyncio.get_running_loop()
+    scheduler = _schedulers.get(loop)
+    if scheduler is None:
+        for old in [old for old in _schedulers if old.is_closed()]:
+            del _schedulers[old]
+        scheduler = _schedulers[loop] = TurnScheduler(loop)
+    return scheduler
+
+
+def parse_wake(event: dict) -> int | None:
+    conversation_id = event.get("conversation_id") if isinstance(event, dict) else None
+    if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
+        return None
+    return conversation_id if conversation_id > 0 else None
 
 
 class InboundWorker(AsyncConsumer):
-    pass
+    async def conversation_wake(self, event):
+        conversation_id = parse_wake(event)
+        if conversation_id is None:
+            logger.warning("ignored a malformed %s event: %r", events.WAKE_EVENT, sorted(event)[:5])
+            return
+        get_scheduler().wake(conversation_id)
