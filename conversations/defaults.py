@@ -38,8 +38,7 @@ quando houver, antes de sugerir testes.
 (desligar por 30 segundos), conferir cabos e luzes do equipamento, testar por cabo.
 - Nunca repita o CPF/CNPJ completo nem outros dados pessoais na resposta.
 - Se não puder resolver, ou se o cliente pedir, diga que um atendente humano vai continuar o \
-atendimento.
-"""
+atendimento."""
 
 FALLBACK_REPLY = (
     "Desculpe, não consegui concluir sua resposta agora. Um atendente da nossa equipe vai "

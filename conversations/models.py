@@ -181,6 +181,10 @@ class Message(models.Model):
 WHATSAPP_TEXT_MAX = 4096
 
 
+def _max_chars(limit: int, why: str) -> MaxLengthValidator:
+    return MaxLengthValidator(limit, f"At most {limit} characters, please: {why}.")
+
+
 def _between(low: int, high: int, unit: str) -> list:
     """Bounds for a runtime knob, with messages staff can act on."""
     unit = f" {unit}" if unit else ""
@@ -315,7 +319,7 @@ class RuntimeSettings(models.Model):
     assistant_instructions = models.TextField(
         default=defaults.ASSISTANT_INSTRUCTIONS,
         blank=True,
-        validators=[MaxLengthValidator(20000)],
+        validators=[_max_chars(20000, "longer instructions slow every reply down")],
         help_text="The assistant's standing instructions (system prompt). The customer's data is "
         "added after them on every turn. Leave blank to restore the built-in text.",
     )
@@ -335,14 +339,17 @@ class RuntimeSettings(models.Model):
     fallback_reply = models.TextField(
         default=defaults.FALLBACK_REPLY,
         blank=True,
-        validators=[MaxLengthValidator(WHATSAPP_TEXT_MAX)],
+        validators=[_max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages")],
         help_text="Sent once when the assistant cannot answer; the conversation is then handed to "
         "a person. Leave blank to restore the built-in text.",
     )
     outage_notice_template = models.TextField(
         default=defaults.OUTAGE_NOTICE_TEMPLATE,
         blank=True,
-        validators=[MaxLengthValidator(WHATSAPP_TEXT_MAX), validate_notice_template],
+        validators=[
+            _max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages"),
+            validate_notice_template,
+        ],
         help_text="Sent once per conversation when the customer is in the area of an active "
         "outage. {message} is replaced by the outage's message. Leave blank to restore the "
         "built-in text.",
