@@ -2,7 +2,6 @@
 and hand back, and a message log nobody can edit. Lists never show a full number or document."""
 
 import contextlib
-import importlib.util
 import re
 
 from django.contrib import admin
@@ -376,6 +375,4 @@ class MessageAdmin(admin.ModelAdmin):
         return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"
 
 
-# The runtime settings admin lives with the engine (engine owner); registered once it exists.
-if importlib.util.find_spec("conversations.admin_runtime"):  # pragma: no cover
-    from conversations import admin_runtime  # noqa: F401
+from conversations import admin_runtime  # noqa: F401,E402  (registers RuntimeSettings admin)
