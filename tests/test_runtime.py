@@ -232,3 +232,45 @@ async def test_it_refreshes_in_the_background_inside_an_event_loop(clock):
             break
         await asyncio.sleep(0.01)
     assert get_runtime().supersede_cap == 7
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgresql", marks=pytest.mark.live)])
+def database(request):
+    if request.param == "postgresql":
+        request.getfixturevalue("live_database_url")
+        from django.db import connection
+
+        assert connection.vendor == "postgresql"
+    return request.param
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_a_change_saved_elsewhere_to_a_worker_thread_within_5_seconds(database):
+    row = get_or_create_settings_row()
+    seen = threading.Event()
+    ready = threading.Event()
+    stop = threading.Event()
+
+    def worker():  # polls like a worker handling messages, on its own connection
+        from django.db import connections
+
+        try:
+            assert get_runtime().history_window_messages == 30
+            ready.set()
+            while not stop.is_set():
+                if get_runtime().history_window_messages == 12:
+                    seen.set()
+                    return
+                time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert ready.wait(5)
+        RuntimeSettings.objects.filter(pk=row.pk).update(history_window_messages=12)
+        assert seen.wait(5), "the running worker did not see the saved change within 5 s"
+    finally:
+        stop.set()
+        thread.join()
