@@ -7,18 +7,29 @@ from crm_gateway.models import Outage, OutageNotice
 
 
 class ActiveFilter(admin.SimpleListFilter):
+    """Active outages by default: that is what staff open this page for."""
+
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("resolved", "Resolved")]
+        return [("active", "Active"), ("resolved", "Resolved"), ("all", "All")]
+
+    def choices(self, changelist):
+        current = self.value() or "active"
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
-        if self.value() == "active":
-            return queryset.active()
         if self.value() == "resolved":
             return queryset.filter(resolved_at__isnull=False)
-        return queryset
+        if self.value() == "all":
+            return queryset
+        return queryset.active()
 
 
 class OutageNoticeInline(admin.TabularInline):

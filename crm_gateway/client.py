@@ -86,6 +86,8 @@ class CrmClient:
 
         Returns within `timeout` seconds (plus a few milliseconds of bookkeeping).
         """
+        if timeout <= 0:
+            raise CrmError("no time left for the CRM")  # not the CRM's fault: breaker untouched
         if not self.breaker.allow():
             raise CrmUnavailable("circuit breaker open")
         try:

@@ -237,3 +237,11 @@ def test_it_refuses_a_bad_client_class(path):
 def test_it_refuses_an_http_client_without_a_base_url():
     with pytest.raises(ImproperlyConfigured):
         HttpCrmClient(base_url="")
+
+
+def test_it_does_not_call_or_blame_the_crm_when_no_time_is_left(crm):
+    client = make_client(crm, threshold=1)
+    with pytest.raises(CrmError, match="no time left"):
+        client.installation_points(CPF, timeout=0)
+    assert crm.server.requests == []
+    assert client.breaker.state() == CLOSED

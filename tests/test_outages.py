@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from conversations.models import Conversation, Customer
+from crm_gateway.breaker import crm_breaker
 from crm_gateway.models import Outage, OutageNotice, normalise_regions
 from crm_gateway.outages import (
     active_outages_for,
@@ -140,7 +141,7 @@ def test_it_shows_outages_to_staff_with_notified_count_and_crm_status(client):
     third = Conversation.objects.create(customer=first.customer, status="closed")
     for talk in (first, second, third):
         OutageNotice.objects.create(outage=outage, conversation=talk)
-    page = client.get("/admin/crm_gateway/outage/?status=active")
+    page = client.get("/admin/crm_gateway/outage/")
     assert page.status_code == 200
     text = page.content.decode()
     assert "Fibra rompida" in text and "Antiga" not in text
@@ -148,6 +149,17 @@ def test_it_shows_outages_to_staff_with_notified_count_and_crm_status(client):
     assert '<td class="field-notified_customers">2</td>' in text
     assert client.get(f"/admin/crm_gateway/outage/{outage.pk}/change/").status_code == 200
     assert "Antiga" in client.get("/admin/crm_gateway/outage/?status=resolved").content.decode()
+    every = client.get("/admin/crm_gateway/outage/?status=all").content.decode()
+    assert "Antiga" in every and "Fibra rompida" in every
+
+
+def test_it_shows_an_open_crm_breaker_to_staff(client):
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin)
+    for _ in range(crm_breaker.threshold):
+        crm_breaker.record_failure()
+    text = client.get("/admin/crm_gateway/outage/").content.decode()
+    assert "<strong>open</strong>" in text and "cool-down" in text
 
 
 def test_it_resolves_selected_outages_from_the_admin(client):
