@@ -68,6 +68,11 @@ def test_it_refuses_to_add_a_second_row(admin_client, row):
     assert response.status_code == 403
 
 
+def test_it_offers_the_add_page_only_while_no_row_exists(admin_client):
+    response = admin_client.get(reverse("admin:conversations_runtimesettings_add"))
+    assert response.status_code == 200
+
+
 def test_it_refuses_to_delete_the_row(admin_client, row):
     response = admin_client.post(
         reverse("admin:conversations_runtimesettings_delete", args=[row.pk]), {"post": "yes"}
