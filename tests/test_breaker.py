@@ -117,3 +117,20 @@ def test_it_counts_failures_up_to_any_threshold(threshold):
     assert breaker.state() == CLOSED
     breaker.record_failure()
     assert breaker.state() == OPEN
+
+
+@pytest.mark.live
+def test_it_lets_exactly_one_of_many_workers_probe_on_real_redis(live_redis_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.conf import settings
+
+    assert settings.CACHES["default"]["LOCATION"] == live_redis_url
+    CircuitBreaker(threshold=1, cooldown_s=0.1).record_failure()
+    time.sleep(0.2)
+    workers = [CircuitBreaker(threshold=1, cooldown_s=0.1) for _ in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        allowed = list(pool.map(lambda breaker: breaker.allow(), workers))
+    assert allowed.count(True) == 1
+    workers[allowed.index(True)].record_success()
+    assert all(breaker.state() == CLOSED for breaker in workers)

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from crm_gateway import keys, lookup
-from tests.fakes.crm_api import CountingClient, use_runtime
+from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
 CPF = "52998224725"
 DOWN_CACHES = {
@@ -97,3 +97,16 @@ def test_it_refuses_unknown_or_incomplete_actions(args):
 def test_it_says_clearly_when_redis_is_down(args):
     with pytest.raises(CommandError, match="Redis is not reachable"):
         run(*args)
+
+
+@pytest.mark.live
+def test_it_clears_only_crm_data_on_real_redis(live_redis_url):
+    from django.conf import settings
+
+    assert settings.CACHES["default"]["LOCATION"] == live_redis_url
+    for document in (CPF, "11144477735", "12ABC34501DE35"):
+        lookup.lookup_points(document, client=CountingClient({document: [POINT]}))
+    cache.set("conversations:lock:1", "held")
+    assert "Deleted 6 cached CRM key(s)" in run("clear")
+    assert cache.get("conversations:lock:1") == "held"
+    assert "fills: 3" in run("stats")

@@ -329,3 +329,19 @@ def test_it_survives_a_real_redis_that_stops_mid_test(own_redis):
         assert (result.status, result.points, result.source) == (FOUND, [POINT], "direct")
         assert client.calls == [CPF, CPF]
         assert lookup.refresh(CPF, client=client).source == "direct"
+
+
+@pytest.mark.live
+def test_it_caches_fresh_negative_and_stale_answers_on_real_redis(live_redis_url, monkeypatch):
+    assert settings.CACHES["default"]["LOCATION"] == live_redis_url
+    client = CountingClient({CPF: [POINT], "11144477735": []})
+    assert lookup_points(CPF, client=client).source == "crm"
+    assert lookup_points(CPF, client=client).source == "cache"
+    assert lookup_points("11144477735", client=client).status == EMPTY
+    assert 50 < cache.ttl(keys.points_key("11144477735")) <= 60
+    cache.delete(keys.points_key(CPF))
+    client.fail = True
+    assert lookup_points(CPF, client=client).source == "stale"
+    assert len(client.calls) == 3
+    stats = lookup.stats()
+    assert (stats["hits"], stats["fills"], stats["stale_serves"], stats["errors"]) == (1, 2, 1, 1)
