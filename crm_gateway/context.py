@@ -96,7 +96,9 @@ def notice_text(template: str, message: str) -> str:
         if "message" in names:
             return template.format(message=message)
     except (ValueError, KeyError, IndexError, AttributeError):
-        pass  # braces staff did not mean as placeholders: send the text as written
+        pass  # stray braces: fill {message} literally and leave the rest as written
+    if "{message}" in template:
+        return template.replace("{message}", message)
     return f"{template} {message}"
 
 

@@ -232,8 +232,9 @@ def test_it_shows_the_expected_end_in_local_time():
         ("Aviso: {message} Obrigado.", "Aviso: Fibra rompida. Obrigado."),
         ("Aviso sem marcador.", "Aviso sem marcador. Fibra rompida."),
         ("Chaves {{literais}} e {message}", "Chaves {literais} e Fibra rompida."),
-        ("Chave solta { e {message}", "Chave solta { e {message} Fibra rompida."),
-        ("Outro {nome} e {message}", "Outro {nome} e {message} Fibra rompida."),
+        ("Chave solta { e {message}", "Chave solta { e Fibra rompida."),
+        ("Outro {nome} e {message}", "Outro {nome} e Fibra rompida."),
+        ("Só {nome}", "Só {nome} Fibra rompida."),
         ("", DEFAULT_NOTICE_TEMPLATE.format(message="Fibra rompida.")),
     ],
 )
