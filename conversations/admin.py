@@ -4,15 +4,19 @@ and hand back, and a message log nobody can edit. Lists never show a full number
 import contextlib
 import re
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from stdnum.br import cnpj, cpf
 
+from conversations import whatsapp
 from conversations.masking import mask_document, mask_phone
-from conversations.models import Conversation, Customer, Message, Turn
+from conversations.models import WHATSAPP_TEXT_MAX, Conversation, Customer, Message, Turn
 from conversations.phone import normalise_wa_id
 from crm_gateway.actions import refresh_crm_data
 
@@ -158,9 +162,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="history (all conversations, oldest first)")
     def history(self, obj):
-        messages = Message.objects.filter(conversation__customer=obj)
-        total = messages.count()
-        latest = list(messages.order_by("-created_at", "-id")[:HISTORY_LIMIT])
+        everything = Message.objects.filter(conversation__customer=obj)
+        total = everything.count()
+        latest = list(everything.order_by("-created_at", "-id")[:HISTORY_LIMIT])
         latest.reverse()
         if not latest:
             return "No messages yet."
@@ -287,6 +291,46 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # conversations start when a customer writes
+
+    def get_urls(self):
+        reply = path(
+            "<path:object_id>/reply/",
+            self.admin_site.admin_view(self.staff_reply_view),
+            name="conversations_conversation_reply",
+        )
+        return [reply, *super().get_urls()]
+
+    def staff_reply_view(self, request, object_id):
+        """A person answers a conversation they took over; it goes out through the sender."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        conversation = self.get_object(request, object_id)
+        if conversation is None:
+            raise Http404
+        if not self.has_change_permission(request, conversation):
+            raise PermissionDenied
+        back = redirect("admin:conversations_conversation_change", conversation.pk)
+        text = request.POST.get("text", "").strip()
+        problem = ""
+        if conversation.status != Conversation.Status.OPEN:
+            problem = "This conversation is closed."
+        elif conversation.handler != Conversation.Handler.HUMAN:
+            problem = "Take the conversation over first, so the bot does not answer as well."
+        elif not text:
+            problem = "Type a reply."
+        elif len(text) > WHATSAPP_TEXT_MAX:
+            problem = f"WhatsApp refuses messages over {WHATSAPP_TEXT_MAX} characters."
+        if problem:
+            self.message_user(request, problem, messages.ERROR)
+            return back
+        try:
+            sent = whatsapp.send_text(conversation, text, kind=Message.Kind.STAFF)
+        except whatsapp.SendError as exc:
+            self.message_user(request, f"Not sent: {exc}", messages.ERROR)
+            return back
+        self.log_change(request, conversation, f"Sent a staff reply (message #{sent.pk})")
+        self.message_user(request, "Reply sent.")
+        return back
 
     def _done(self, request, queryset, changed: int, what: str, log: str) -> None:
         for conversation in queryset:

@@ -1,9 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
+from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message, Turn
 
 PHONE = "5511987654321"
@@ -11,7 +13,7 @@ CPF = "52998224725"
 
 
 def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, password="x", is_staff=True)
+    user = User.objects.create_user(username, is_staff=True)  # no password: force_login
     user.user_permissions.set(
         Permission.objects.filter(content_type__app_label="conversations", codename__in=codenames)
     )
@@ -328,3 +330,85 @@ def test_the_crm_refresh_action_runs_from_the_customer_list(admin_client, db):
     )
     assert response.status_code == 200
     assert [str(m) for m in response.context["messages"]]
+
+
+def reply(client, conversation, text="Oi Maria, aqui é a Ana do suporte."):
+    return client.post(
+        f"/admin/conversations/conversation/{conversation.pk}/reply/", {"text": text}, follow=True
+    )
+
+
+@pytest.fixture
+def taken_over(history, settings):
+    settings.WHATSAPP_ACCESS_TOKEN = ""  # console sender
+    Conversation.objects.filter(pk=history["new"].pk).update(handler=Conversation.Handler.HUMAN)
+    history["new"].refresh_from_db()
+    return history["new"]
+
+
+def test_staff_reply_to_a_conversation_they_took_over(agent_client, taken_over):
+    html = page(agent_client, f"/admin/conversations/conversation/{taken_over.pk}/change/")
+    assert 'id="staff-reply"' in html and "Send on WhatsApp" in html
+    response = reply(agent_client, taken_over)
+    assert "Reply sent." in response.content.decode()
+    sent = Message.objects.get(kind=Message.Kind.STAFF)
+    assert sent.conversation == taken_over
+    assert sent.direction == Message.Direction.OUTBOUND
+    assert sent.delivery_status == Message.Delivery.SENT
+    assert sent.text == "Oi Maria, aqui é a Ana do suporte."
+    entry = LogEntry.objects.get(object_id=str(taken_over.pk))
+    assert entry.user.username == "agent"
+    assert f"message #{sent.pk}" in entry.get_change_message()
+
+
+@pytest.mark.parametrize(
+    "change,text,problem",
+    [
+        ({"handler": "bot"}, "oi", "Take the conversation over first"),
+        ({"status": "closed"}, "oi", "closed"),
+        ({}, "   ", "Type a reply"),
+        ({}, "x" * 4097, "over 4096"),
+    ],
+    ids=["bot-handles", "closed", "empty", "too-long"],
+)
+def test_a_staff_reply_is_refused_when_it_should_not_go_out(
+    agent_client, taken_over, change, text, problem
+):
+    Conversation.objects.filter(pk=taken_over.pk).update(**change)
+    response = reply(agent_client, taken_over, text)
+    assert problem in response.content.decode()
+    assert not Message.objects.filter(kind=Message.Kind.STAFF).exists()
+
+
+@pytest.fixture
+def fast_sender(monkeypatch):
+    monkeypatch.setattr(whatsapp, "BACKOFF_FACTOR", 0.001)
+    whatsapp.reset_sessions()
+    yield
+    whatsapp.reset_sessions()
+
+
+def test_a_failed_staff_reply_is_reported(agent_client, taken_over, settings, fast_sender):
+    settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID = "token", "123"
+    settings.WHATSAPP_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens
+    response = reply(agent_client, taken_over)
+    assert "Not sent" in response.content.decode()
+    assert Message.objects.get(kind=Message.Kind.STAFF).delivery_status == "failed"
+
+
+def test_staff_without_change_permission_cannot_reply(viewer_client, taken_over):
+    html = page(viewer_client, f"/admin/conversations/conversation/{taken_over.pk}/change/")
+    assert 'id="staff-reply"' not in html
+    assert reply(viewer_client, taken_over).status_code == 403
+    assert not Message.objects.filter(kind=Message.Kind.STAFF).exists()
+
+
+def test_the_reply_endpoint_only_takes_posts(agent_client, taken_over):
+    url = f"/admin/conversations/conversation/{taken_over.pk}/reply/"
+    assert agent_client.get(url).status_code == 405
+
+
+def test_the_page_explains_how_to_reply_while_the_bot_answers(agent_client, history):
+    html = page(agent_client, f"/admin/conversations/conversation/{history['new'].pk}/change/")
+    assert "The bot answers this conversation" in html
+    assert "Send on WhatsApp" not in html
