@@ -270,3 +270,13 @@ def test_a_message_with_a_cpf_in_an_affected_region_gets_the_notice_through_the_
     sent = Message.objects.filter(conversation=talk, kind="notice")
     assert [m.text for m in sent] == ["Aviso: falha na sua região. Fibra rompida na Av. Paulista."]
     assert sent[0].direction == "out" and outage.notices.count() == 1
+
+
+@override_settings(CRM_BASE_URL="")
+def test_it_works_with_the_demo_crm_in_embedded_mode(monkeypatch):
+    use_runtime(monkeypatch, outage_notice_template=TEMPLATE)
+    outage = open_outage(regions=["zona norte"], message="Manutenção na Zona Norte.")
+    talk = conversation()
+    context = build_customer_context(talk.pk, ["cpf 111.444.777-35"])
+    assert {point["region"] for point in context.installation_points} == {"Zona Norte", "Zona Sul"}
+    assert context.notices == [(outage.pk, "Aviso: falha na sua região. Manutenção na Zona Norte.")]
