@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 
-from crm_gateway import keys
+from crm_gateway import keys, redis_health
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,12 @@ class CircuitBreaker:
 
     def _run(self, operation: str, *args):
         """Run a store operation on Redis, or on the in-process state when Redis fails."""
+        if not redis_health.available():
+            return getattr(self._local, operation)(*args)
         try:
             result = getattr(self._shared, operation)(*args)
         except keys.REDIS_ERRORS as exc:
+            redis_health.mark_down(exc)
             if self._redis_ok:
                 logger.warning(
                     "CRM circuit breaker: Redis unavailable (%s); using in-process state",

@@ -5,7 +5,8 @@
   on the backoff schedule (never past the CRM timeout) and read what it stored;
 - non-empty answers are kept for the CRM cache TTL, empty or unknown ones for the negative TTL;
 - a stale copy of the last non-empty answer (stale-copy TTL) is served when the CRM fails;
-- Redis down: straight to the CRM; the cache is an optimisation, never a point of failure.
+- Redis down: straight to the CRM; the cache is an optimisation, never a point of failure
+  (and after a failure Redis is left alone for a few seconds, see redis_health).
 Counters (hits, misses, fills, stale serves, errors) are summed in process and added to Redis
 about once a second, so a hit costs one Redis round trip.
 """
@@ -21,7 +22,7 @@ from redis.exceptions import LockError
 
 from conversations.backoff import wait_with_backoff
 from conversations.masking import mask_document
-from crm_gateway import keys
+from crm_gateway import keys, redis_health
 from crm_gateway.client import CrmClient, CrmError, get_crm_client
 
 logger = logging.getLogger(__name__)
@@ -72,16 +73,16 @@ class _Counters:
         with self._lock:
             pending, self._pending = self._pending, {}
             self._flushed_at = time.monotonic()
-        if not pending:
-            return
+        if not pending or not redis_health.available():
+            return  # best effort: counts are lost while Redis is down
         try:
             client = cache.client.get_client(write=True)
             pipe = client.pipeline(transaction=False)
             for name, amount in pending.items():
                 pipe.incrby(cache.make_key(keys.counter_key(name)), amount)
             pipe.execute()
-        except keys.REDIS_ERRORS:
-            pass  # best effort: counts are lost while Redis is down
+        except keys.REDIS_ERRORS as exc:
+            redis_health.mark_down(exc)
 
     def read(self) -> dict[str, int]:
         self.flush()
@@ -118,6 +119,8 @@ def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupRe
     runtime = crm_settings()
     deadline = started + runtime.crm_timeout_seconds
     client = client or get_crm_client()
+    if not redis_health.available():
+        return _direct(document, client, deadline, started, None)
     try:
         cached = cache.get(keys.points_key(document))
     except keys.REDIS_ERRORS as exc:
@@ -190,7 +193,7 @@ def _store(document, points, runtime) -> LookupResult:
             [keys.failed_key(document)] + ([keys.stale_key(document)] if stale_outdated else [])
         )
     except keys.REDIS_ERRORS as exc:
-        logger.warning("CRM answer not cached (%s)", type(exc).__name__)
+        redis_health.mark_down(exc)
     return result
 
 
@@ -226,11 +229,14 @@ def _stale_or_error(document, started) -> LookupResult:
 
 
 def _direct(document, client, deadline, started, exc) -> LookupResult:
-    logger.warning("CRM cache unavailable (%s); asking the CRM directly", type(exc).__name__)
-    counters.count("errors")
+    """Redis failed (`exc`) or failed moments ago (None): ask the CRM without the cache."""
+    if exc is not None:
+        logger.warning("CRM cache unavailable (%s); asking the CRM directly", type(exc).__name__)
+        redis_health.mark_down(exc)
     try:
         points = client.installation_points(document, timeout=max(0.0, deadline - time.monotonic()))
     except CrmError:
+        counters.count("errors")
         _log(document, "Redis and CRM failed", started)
         return LookupResult(ERROR, [], "none")
     _log(document, "direct", started)
@@ -242,13 +248,16 @@ def _direct(document, client, deadline, started, exc) -> LookupResult:
 def _safe_get(key):
     try:
         return cache.get(key)
-    except keys.REDIS_ERRORS:
+    except keys.REDIS_ERRORS as exc:
+        redis_health.mark_down(exc)
         return None
 
 
 def _safe_set(key, value, timeout) -> None:
-    with contextlib.suppress(*keys.REDIS_ERRORS):
+    try:
         cache.set(key, value, timeout=timeout)
+    except keys.REDIS_ERRORS as exc:
+        redis_health.mark_down(exc)
 
 
 def invalidate(document: str) -> int:

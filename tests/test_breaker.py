@@ -5,7 +5,17 @@ import fakeredis
 import pytest
 from django.test import override_settings
 
+from crm_gateway import redis_health
 from crm_gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+
+
+@pytest.fixture(autouse=True)
+def _redis_health():
+    """A test that breaks Redis must not make the next one skip it."""
+    redis_health.reset()
+    yield
+    redis_health.reset()
+
 
 DOWN_CACHES = {
     "default": {
@@ -134,3 +144,16 @@ def test_it_lets_exactly_one_of_many_workers_probe_on_real_redis(live_redis_url)
     assert allowed.count(True) == 1
     workers[allowed.index(True)].record_success()
     assert all(breaker.state() == CLOSED for breaker in workers)
+
+
+def test_it_uses_in_process_state_while_redis_is_left_alone(monkeypatch):
+    redis_health.mark_down(ConnectionError("hung"))
+
+    def no_redis(*args, **kwargs):
+        raise AssertionError("Redis was called")
+
+    monkeypatch.setattr("crm_gateway.breaker._CacheStore.get", no_redis)
+    breaker = CircuitBreaker(threshold=1, cooldown_s=60)
+    assert breaker.allow()
+    breaker.record_failure()
+    assert breaker.state() == OPEN

@@ -12,10 +12,19 @@ from django.core.cache import cache
 from django.test import override_settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from crm_gateway import keys, lookup
+from crm_gateway import keys, lookup, redis_health
 from crm_gateway.lookup import EMPTY, ERROR, FOUND, UNKNOWN, lookup_points
 from tests.conftest import IN_CI
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
+
+
+@pytest.fixture(autouse=True)
+def _redis_health():
+    """A test that breaks Redis must not make the next one skip it."""
+    redis_health.reset()
+    yield
+    redis_health.reset()
+
 
 CPF = "52998224725"
 
@@ -345,3 +354,27 @@ def test_it_caches_fresh_negative_and_stale_answers_on_real_redis(live_redis_url
     assert len(client.calls) == 3
     stats = lookup.stats()
     assert (stats["hits"], stats["fills"], stats["stale_serves"], stats["errors"]) == (1, 2, 1, 1)
+
+
+def test_it_leaves_a_failing_redis_alone_for_a_moment(monkeypatch):
+    monkeypatch.setattr(redis_health, "RETRY_AFTER_S", 0.2)
+    real_get = cache.get
+    broken = [True]
+    calls = []
+
+    def flaky_get(*args, **kwargs):
+        calls.append(args)
+        if broken[0]:
+            raise RedisConnectionError("hung")
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", flaky_get)
+    client = CountingClient()
+    assert lookup_points(CPF, client=client).source == "direct"
+    assert len(calls) == 1
+    assert lookup_points(CPF, client=client).source == "direct"
+    assert len(calls) == 1  # not tried again within RETRY_AFTER_S
+    time.sleep(0.25)
+    broken[0] = False
+    assert lookup_points(CPF, client=client).source == "crm"
+    assert lookup_points(CPF, client=client).source == "cache"
