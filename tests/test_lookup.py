@@ -1,5 +1,6 @@
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -378,3 +379,21 @@ def test_it_leaves_a_failing_redis_alone_for_a_moment(monkeypatch):
     broken[0] = False
     assert lookup_points(CPF, client=client).source == "crm"
     assert lookup_points(CPF, client=client).source == "cache"
+
+
+def test_it_stays_within_the_crm_timeout_when_redis_hangs(own_redis, monkeypatch):
+    use_runtime(monkeypatch, crm_timeout_seconds=2)
+    process, port = own_redis
+    client = CountingClient(delay_s=1)
+    with override_settings(CACHES=redis_caches(f"redis://127.0.0.1:{port}/0")):
+        assert lookup_points(CPF, client=client).source == "crm"
+        cache.delete(keys.points_key(CPF))
+        process.send_signal(signal.SIGSTOP)  # Redis hangs: every command waits for its timeout
+        try:
+            started = time.monotonic()
+            result = lookup_points(CPF, client=client)
+            elapsed = time.monotonic() - started
+        finally:
+            process.send_signal(signal.SIGCONT)
+    assert (result.status, result.source) == (FOUND, "direct")
+    assert elapsed < 2 + 0.6  # the CRM budget plus one Redis socket timeout (0.5 s)
