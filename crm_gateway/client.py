@@ -174,6 +174,9 @@ _clients_lock = threading.Lock()
 def get_crm_client() -> CrmClient:
     """The configured client: CRM_CLIENT_CLASS on CRM_BASE_URL, or the demo CRM without a URL."""
     config = (settings.CRM_CLIENT_CLASS, settings.CRM_BASE_URL, settings.CRM_API_TOKEN)
+    client = _clients.get(config)  # the per-lookup fast path, no lock
+    if client is not None:
+        return client
     with _clients_lock:
         client = _clients.get(config)
         if client is None:
