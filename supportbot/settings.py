@@ -72,7 +72,10 @@ TEMPLATES = [
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+        # conn_max_age=0: under ASGI each request runs in a fresh thread, and a persistent
+        # connection per thread exhausted PostgreSQL (85 idle ones after 200 webhooks). Worker
+        # threads are a fixed pool and keep theirs anyway.
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
     except Exception:
         # The URL may hold a password: say what is wanted, never echo the value.
         raise ImproperlyConfigured(
@@ -130,7 +133,9 @@ else:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as the layer's
+                # 5 s BZPOPMIN: an idle worker's listener then died with TimeoutError. Read longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": "supportbot:channels",
                 "capacity": 1000,
                 "expiry": 60,

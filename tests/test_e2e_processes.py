@@ -12,10 +12,12 @@ import pytest
 from conversations.models import Message, Turn
 from tests.fakes.cloud_api import FakeCloudAPI, deliver, text_webhook
 from tests.fakes.processes import ProcessSet, live_env, tune_runtime, wait_until
+from tests.fakes.responses_api import FakeResponsesAPI
 
 pytestmark = [pytest.mark.live, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CONVERSATIONS = 50
+IDLE_SECONDS = 6
 
 
 @pytest.fixture
@@ -42,8 +44,10 @@ def test_it_answers_through_separate_daphne_and_runworker_processes(
     tune_runtime()
     with FakeCloudAPI() as cloud:
         env = live_env(live_database_url, live_redis_url, **cloud.env())
-        procs.runworker(env)
+        worker = procs.runworker(env)
         web = procs.daphne(env)
+        # An idle listener must outlive the channel layer's 5 s blocking read (it once did not).
+        time.sleep(IDLE_SECONDS)
 
         response = deliver(
             web.url, text_webhook(wa_id="5511987650010", wamid="wamid.e2e-1", text="Oi, tudo bem?")
@@ -58,12 +62,22 @@ def test_it_answers_through_separate_daphne_and_runworker_processes(
         ]
         assert reply.kind == Message.Kind.REPLY
         assert _inbound().get().turn_id == reply.turn_id
+        # SIGTERM: the worker stops taking wakes, lets running turns end, exits cleanly.
+        assert worker.terminate() == 0
+        assert "worker stopped" in worker.output()
+
+
+def _echo(body: dict) -> str:
+    """The reply names the messages it answers (the last user items of the input)."""
+    return "recebi: " + " | ".join(
+        str(item.get("content")) for item in body.get("input", []) if item.get("role") == "user"
+    )
 
 
 def _send_bursts(url: str, wa_id: str, rng: random.Random) -> list[str]:
-    """Two bursts of 1-3 messages; the second often lands while the first turn runs."""
+    """Three bursts of 1-3 messages; a later one lands while a turn runs or after its reply."""
     wamids = []
-    for burst in range(2):
+    for burst in range(3):
         for index in range(rng.randint(1, 3)):
             wamid = f"wamid.load-{wa_id}-{burst}-{index}"
             response = deliver(
@@ -72,19 +86,29 @@ def _send_bursts(url: str, wa_id: str, rng: random.Random) -> list[str]:
             assert response.status_code == 200, response.text
             wamids.append(wamid)
             time.sleep(rng.uniform(0, 0.1))
-        time.sleep(rng.uniform(0.2, 1.2))
+        time.sleep(rng.uniform(0.2, 2.0))
     return wamids
 
 
 def test_it_runs_one_turn_at_a_time_and_answers_each_message_once_across_two_workers(
     procs, live_database_url, live_redis_url
 ):
-    tune_runtime(debounce_quiet_ms=300, debounce_max_wait_ms=1000)
+    # Supersede at most once per turn, so later bursts also make second and third turns.
+    tune_runtime(debounce_quiet_ms=300, debounce_max_wait_ms=1000, supersede_cap=1)
     rng = random.Random(20261125)
     wa_ids = [f"55119900{n:05d}" for n in range(CONVERSATIONS)]
     seeds = [rng.random() for _ in wa_ids]
-    with FakeCloudAPI() as cloud:
-        env = live_env(live_database_url, live_redis_url, **cloud.env())
+    # A model that takes a moment, so second bursts land while first turns run.
+    with FakeCloudAPI() as cloud, FakeResponsesAPI(reply=_echo, delay_s=0.3) as llm:
+        env = live_env(
+            live_database_url,
+            live_redis_url,
+            **cloud.env(),
+            OPENAI_API_KEY="e2e-key",
+            OPENAI_BASE_URL=llm.url,
+            # Every thread holds a PostgreSQL connection; the server allows 100 for all of us.
+            WORKER_THREADS="8",
+        )
         procs.runworker(env, name="worker-1")
         procs.runworker(env, name="worker-2")
         web = procs.daphne(env)

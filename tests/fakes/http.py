@@ -40,6 +40,11 @@ class Reply:
         return json.dumps(self.body).encode(), "application/json"
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops connections when many clients call at once.
+    request_queue_size = 128
+
+
 class FakeHTTPServer:
     def __init__(self, handler: Callable[[Request], Reply], host: str = "127.0.0.1"):
         self.handler = handler
@@ -77,7 +82,7 @@ class FakeHTTPServer:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = _Server((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

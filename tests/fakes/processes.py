@@ -184,7 +184,7 @@ class ManagedProcess:
             self.popen.kill()
         return self.popen.wait(10)
 
-    def tail(self, lines: int = 40) -> str:
+    def tail(self, lines: int = 400) -> str:
         return "\n".join(self.output().splitlines()[-lines:])
 
 

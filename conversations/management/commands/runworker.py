@@ -1,9 +1,11 @@
 """`manage.py runworker supportbot-inbound`: channels' runworker, made a supportbot worker process.
 
-Two differences from channels' command, both needed in production:
+Differences from channels' command, all needed in production:
 - the sweeper starts with the process. Channels creates the consumer only when the first event
   arrives, and after a crash nobody may send one: the sweeper is what finds the dead worker's
   messages, so it cannot wait for a wake.
+- a listener error (Redis unreachable) does not end the process and its running turns: it
+  listens again after a pause.
 - SIGTERM/SIGINT stop it gracefully: stop taking wakes, let running turns finish for a while,
   then cancel the rest (their claims are retaken by the sweeper once the lock expires).
 
@@ -20,12 +22,16 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.core.management import CommandError
 
+from conversations.backoff import backoff_delays
 from conversations.worker import get_scheduler
 
 logger = logging.getLogger("django.channels.worker")
 
 # How long running turns may go on after SIGTERM/SIGINT before they are cancelled.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# A failed listener (channel layer unreachable) listens again on this schedule.
+RESTART_BASE_MS = 500
+RESTART_CAP_MS = 10000
 
 
 class InboundChannelWorker(Worker):
@@ -37,11 +43,19 @@ class InboundChannelWorker(Worker):
 
     async def handle(self):
         get_scheduler()
-        await super().handle()
+        delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
+        while True:
+            try:
+                await super().handle()
+            except Exception as exc:
+                # Redis hiccup: keep the process (and its running turns) alive and listen
+                # again; the database holds the messages and the sweeper re-wakes them.
+                logger.error("inbound listener failed (%s); listening again", type(exc).__name__)
+                await asyncio.sleep(next(delays))
 
-    def start(self) -> asyncio.Task:
-        """Listen in a task on the running loop."""
-        self.task = asyncio.get_running_loop().create_task(self.arun())
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task:
+        """Listen in a task on `loop` (default: the running one)."""
+        self.task = (loop or asyncio.get_running_loop()).create_task(self.arun())
         return self.task
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
@@ -88,6 +102,6 @@ class Command(ChannelsRunworker):
         await asyncio.wait({listening, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
         stop_requested.cancel()
         if listening.done():
-            listening.result()  # the listener failed (channel layer down): exit with its error
+            listening.result()  # an unexpected end (a bug): exit with its error
         logger.info("stopping: no new wakes; waiting for running turns")
         await worker.stop()

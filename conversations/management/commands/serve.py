@@ -7,7 +7,6 @@ REDIS_URL set the same command works unchanged (the worker then listens on Redis
 """
 
 import asyncio
-import logging
 import sys
 
 from channels.layers import get_channel_layer
@@ -19,19 +18,11 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.management.base import BaseCommand, CommandError
 from twisted.internet import defer, reactor
 
-from conversations.backoff import backoff_delays
 from conversations.events import INBOUND_CHANNEL
 from conversations.management.commands.runworker import (
     SHUTDOWN_GRACE_SECONDS,
     InboundChannelWorker,
 )
-
-logger = logging.getLogger(__name__)
-
-# A listener that failed (Redis down, say) is restarted on this schedule instead of leaving the
-# web server up with nobody answering.
-RESTART_BASE_MS = 1000
-RESTART_CAP_MS = 30000
 
 
 class ServeServer(Server):
@@ -45,40 +36,6 @@ class ServeServer(Server):
         super().listen_success(port)
         host = port.getHost()
         self.announce(host.host, host.port)
-
-
-class EmbeddedWorker:
-    """The inbound worker as a task on the server's loop; a failed listener is restarted."""
-
-    def __init__(self, application, channel_layer):
-        self.application = application
-        self.channel_layer = channel_layer
-        self.worker: InboundChannelWorker | None = None
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_event_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
-        while True:
-            self.worker = InboundChannelWorker(
-                application=self.application,
-                channels=[INBOUND_CHANNEL],
-                channel_layer=self.channel_layer,
-            )
-            try:
-                await self.worker.arun()
-            except Exception as exc:  # the listener died; the database keeps the messages
-                logger.error("inbound worker stopped (%s); restarting it", type(exc).__name__)
-                await asyncio.sleep(next(delays))
-
-    async def stop(self, grace: float) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-        if self.worker is not None:
-            await self.worker.stop(grace)
 
 
 class Command(BaseCommand):
@@ -101,13 +58,16 @@ class Command(BaseCommand):
         application = get_default_application()
         # Admin and simulator assets, as runserver serves them, only while debugging.
         web_application = ASGIStaticFilesHandler(application) if settings.DEBUG else application
-        worker = EmbeddedWorker(application, channel_layer)
+        worker = InboundChannelWorker(
+            application=application, channels=[INBOUND_CHANNEL], channel_layer=channel_layer
+        )
 
         server = ServeServer(
             application=web_application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             signal_handlers=True,  # SIGINT/SIGTERM stop the reactor, which runs the triggers
-            ready_callable=lambda: reactor.callWhenRunning(worker.start),
+            # Called once daphne made the reactor's asyncio loop current, before it runs.
+            ready_callable=lambda: worker.start(asyncio.get_event_loop()),
             announce=self._announce,
         )
         reactor.addSystemEventTrigger(
