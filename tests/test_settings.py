@@ -68,7 +68,11 @@ def test_it_uses_redis_and_postgresql_when_configured(monkeypatch):
     assert "CONNECTION_POOL_KWARGS" not in loaded["CACHES"]["default"]["OPTIONS"]
     layer = loaded["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/2"]
+    [host] = layer["CONFIG"]["hosts"]
+    assert host["address"] == "redis://cache.internal:6379/2"
+    # Longer than channels-redis' 5 s blocking read, or an idle listener times out and dies.
+    assert host["socket_timeout"] > 5
+    assert database["CONN_MAX_AGE"] == 0  # per-request threads under ASGI must not keep one each
 
 
 def test_it_stores_values_as_json_not_pickle(monkeypatch):
