@@ -12,18 +12,34 @@ import time
 import uuid
 from collections import defaultdict
 
-from asgiref.sync import sync_to_async
+import pytest
 from channels.layers import channel_layers, get_channel_layer
 from channels.worker import Worker
 from django.db import close_old_connections
 
 from conversations.assistant import AssistantError
+from conversations.claims import in_thread
 from conversations.events import INBOUND_CHANNEL
 from conversations.models import Conversation, Customer, Message, RuntimeSettings, Turn
 from conversations.runtime import reset_runtime_cache
 from crm_gateway.context import CustomerContext
+from supportbot.asgi import application  # imported early: it runs django.setup() (logging)
 
 _numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def short_lived_connections(monkeypatch):
+    """Worker threads close their database connection after each unit of work in these tests.
+
+    In production a pool thread keeps its PostgreSQL connection up to CONN_MAX_AGE; here the
+    pool dies with each test's event loop and idle connections would block the test database
+    from being dropped. (Import this fixture into a test module to use it.)
+    """
+    from django.conf import settings
+
+    monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 0)
+
 
 # Scaled 1:100 from the real defaults (2 s quiet, 8 s max wait); lock TTL stays in whole seconds.
 SCALED = {
@@ -68,7 +84,7 @@ def store(conversation_id: int, text: str) -> Message:
         close_old_connections()
 
 
-astore = sync_to_async(store, thread_sensitive=False)
+astore = in_thread(store)
 
 
 def request_texts(request) -> list[str]:
@@ -150,7 +166,7 @@ def turns(conversation_id: int) -> list[Turn]:
 
 async def wait_until(predicate, timeout_s: float = 5.0, every_s: float = 0.02) -> None:
     """Poll a sync predicate (run in a thread: it may query) until it is true or time runs out."""
-    check = sync_to_async(predicate, thread_sensitive=False)
+    check = in_thread(predicate)
     deadline = time.monotonic() + timeout_s
     while not await check():
         if time.monotonic() > deadline:
@@ -193,7 +209,6 @@ def fresh_channel_layer():
 async def running_worker():
     """The real channels Worker on the inbound channel, in this loop, stopped cleanly after."""
     from conversations.worker import get_scheduler
-    from supportbot.asgi import application
 
     layer = fresh_channel_layer()
     worker = Worker(application=application, channels=[INBOUND_CHANNEL], channel_layer=layer)
