@@ -31,10 +31,6 @@ _MAY_REPLACE = {
 }
 
 
-class _Duplicate(Exception):
-    """The wamid is already stored: roll back everything this delivery touched."""
-
-
 def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     """Store one inbound message as pending; None when its wamid is already stored (a duplicate).
 
@@ -42,47 +38,45 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     `ingest_notification` passes False and wakes each conversation once per POST instead.
     """
     try:
+        # Its own transaction (a savepoint inside a caller's): a duplicate rolls back everything
+        # this delivery touched, the customer's last_seen_at and reply number included.
         with transaction.atomic():
             message = _store(item)
             if wake:
                 events.wake_on_commit(message.conversation_id)
-    except _Duplicate:
-        logger.info("duplicate delivery of an inbound message ignored")
-        return None
+    except IntegrityError:
+        # The unique wamid: another delivery of this message got there first (maybe racing us).
+        if Message.objects.filter(provider_id=item.wamid).exists():
+            logger.info("duplicate delivery of an inbound message ignored")
+            return None
+        raise
     return message
 
 
 def _store(item: InboundMessage) -> Message:
     now = timezone.now()
     sent_at = item.sent_at or now
-    customer = _upsert_customer(item, now)
-    conversation = _open_conversation(customer)
-    try:
-        # A savepoint, so a racing delivery of the same wamid is told apart from other errors.
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation,
-                direction=Message.Direction.INBOUND,
-                provider_id=item.wamid,
-                type=item.type,
-                text=item.text,
-                raw=item.raw,
-                state=Message.State.PENDING,
-                sent_at=sent_at,
-            )
-    except IntegrityError:
-        if Message.objects.filter(provider_id=item.wamid).exists():
-            raise _Duplicate from None
-        raise
+    customer_id = _upsert_customer(item, now)
+    conversation_id = _open_conversation_id(customer_id)
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        direction=Message.Direction.INBOUND,
+        provider_id=item.wamid,
+        type=item.type,
+        text=item.text,
+        raw=item.raw,
+        state=Message.State.PENDING,
+        sent_at=sent_at,
+    )
     # Redeliveries can come late: the 24 h reply window starts at the newest message.
-    Conversation.objects.filter(pk=conversation.pk).update(
+    Conversation.objects.filter(pk=conversation_id).update(
         last_inbound_at=Greatest(Coalesce(F("last_inbound_at"), sent_at), sent_at),
         updated_at=now,
     )
     return message
 
 
-def _upsert_customer(item: InboundMessage, now) -> Customer:
+def _upsert_customer(item: InboundMessage, now) -> int:
     """One INSERT .. ON CONFLICT: it also locks the customer's row, so deliveries for one
     customer go through the rest of the transaction one at a time."""
     update_fields = ["reply_wa_id", "last_seen_at"]
@@ -97,21 +91,23 @@ def _upsert_customer(item: InboundMessage, now) -> Customer:
     (customer,) = Customer.objects.bulk_create(
         [customer], update_conflicts=True, unique_fields=["wa_id"], update_fields=update_fields
     )
-    return customer
+    return customer.pk
 
 
-def _open_conversation(customer: Customer) -> Conversation:
-    conversation = Conversation.objects.filter(
-        customer=customer, status=Conversation.Status.OPEN
-    ).first()
-    if conversation is not None:
-        return conversation
+def _open_conversation_id(customer_id: int) -> int:
+    """The customer's open conversation, opened now if there is none."""
+    open_ = Conversation.objects.filter(customer_id=customer_id, status=Conversation.Status.OPEN)
+    # Only the id: this runs for every message, so no model instance and no ORDER BY.
+    for conversation_id in open_.values_list("pk", flat=True)[:1]:
+        return conversation_id
     try:
         with transaction.atomic():
-            return Conversation.objects.create(customer=customer)
+            return Conversation.objects.create(customer_id=customer_id).pk
     except IntegrityError:
         # one_open_conversation_per_customer: someone else opened it first.
-        return Conversation.objects.get(customer=customer, status=Conversation.Status.OPEN)
+        return Conversation.objects.values_list("pk", flat=True).get(
+            customer_id=customer_id, status=Conversation.Status.OPEN
+        )
 
 
 def apply_status(status: StatusUpdate) -> bool:

@@ -117,7 +117,7 @@ def test_it_reuses_the_conversation_another_delivery_opened_meanwhile(monkeypatc
     real_filter = Conversation.objects.filter
     # The lookup misses it (opened after we looked); the insert then hits the unique constraint.
     monkeypatch.setattr(Conversation.objects, "filter", lambda *a, **k: real_filter(pk=-1))
-    assert ingest._open_conversation(customer) == existing
+    assert ingest._open_conversation_id(customer.pk) == existing.pk
 
 
 def test_it_never_moves_last_inbound_at_backwards():
