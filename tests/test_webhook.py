@@ -279,6 +279,12 @@ def test_it_stores_a_duplicate_delivery_once(client):
     assert Message.objects.count() == 1
 
 
+def test_it_stores_a_wamid_repeated_inside_one_batch_once(client):
+    item = wa.text_message(SENDER, "oi")
+    assert post_json(client, wa.notification([item, dict(item), item])).status_code == 200
+    assert Message.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("item", "kind", "text"),
     [
