@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test import Client
 from django.utils import timezone
 
@@ -77,6 +77,17 @@ def test_it_stores_a_duplicate_wamid_once_and_changes_nothing():
         customer_before.last_seen_at,
     )
     assert Conversation.objects.get().last_inbound_at == first.sent_at
+
+
+def test_it_reraises_integrity_errors_that_are_not_a_duplicate_and_rolls_back(monkeypatch):
+    def violate_something_else(**kwargs):
+        raise IntegrityError("another constraint")
+
+    monkeypatch.setattr(Message.objects, "create", violate_something_else)
+    with pytest.raises(IntegrityError):
+        store_inbound(item(profile_name="Maria"))
+    assert not Customer.objects.exists()
+    assert not Conversation.objects.exists()
 
 
 def test_it_keeps_one_customer_for_both_forms_of_a_number_and_replies_to_the_latest():

@@ -139,6 +139,12 @@ def test_it_refuses_a_malformed_signature_and_stores_nothing(client, header):
     assert nothing_stored()
 
 
+@pytest.mark.parametrize("body", [b"not json", b"[]", b"x" * 100])
+def test_it_checks_the_signature_before_parsing(client, body):
+    assert post(client, body, {"X-Hub-Signature-256": "sha256=" + "0" * 64}).status_code == 403
+    assert post(client, body, headers={}).status_code == 403
+
+
 def test_it_refuses_a_missing_signature_and_stores_nothing(client, caplog):
     body = wa.encode(wa.notification([wa.text_message(SENDER, "oi")]))
     with caplog.at_level(logging.WARNING):
