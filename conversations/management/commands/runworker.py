@@ -45,9 +45,13 @@ class InboundChannelWorker(Worker):
         get_scheduler()
         delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
         while True:
+            # gather, unlike channels' asyncio.wait, cancels the listeners when we are cancelled.
+            listeners = [asyncio.ensure_future(self.listener(name)) for name in self.channels]
             try:
-                await super().handle()
+                await asyncio.gather(*listeners)
             except Exception as exc:
+                for listener in listeners:
+                    listener.cancel()
                 # Redis hiccup: keep the process (and its running turns) alive and listen
                 # again; the database holds the messages and the sweeper re-wakes them.
                 logger.error("inbound listener failed (%s); listening again", type(exc).__name__)

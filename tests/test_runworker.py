@@ -1,0 +1,142 @@
+"""`manage.py runworker`'s worker (also run inside `serve`): sweeper at start, listening again
+after channel layer errors, graceful stop. The processes themselves: test_e2e_processes.py."""
+
+import asyncio
+
+import pytest
+from channels.layers import InMemoryChannelLayer
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from conversations import sweeper, worker
+from conversations.events import INBOUND_CHANNEL, wake_event
+from conversations.management.commands import runworker
+from conversations.management.commands.runworker import InboundChannelWorker
+from conversations.worker import InboundWorker, get_scheduler
+
+
+@pytest.fixture(autouse=True)
+def no_sweeps(monkeypatch):
+    # The sweeper task starts, but never sweeps during these tests (no database here).
+    monkeypatch.setattr(sweeper, "interval_seconds", lambda: 3600)
+
+
+@pytest.fixture
+def turns(monkeypatch):
+    """engine.run_turns replaced by a turn of `turns.seconds` that records its end."""
+
+    class Turns:
+        def __init__(self):
+            self.seconds = 0.2
+            self.finished: list[int] = []
+            self.cancelled: list[int] = []
+
+        async def __call__(self, conversation_id):
+            try:
+                await asyncio.sleep(self.seconds)
+            except asyncio.CancelledError:
+                self.cancelled.append(conversation_id)
+                raise
+            self.finished.append(conversation_id)
+
+    fake = Turns()
+    monkeypatch.setattr(worker.engine, "run_turns", fake)
+    return fake
+
+
+def _worker(layer) -> InboundChannelWorker:
+    return InboundChannelWorker(
+        application=InboundWorker.as_asgi(), channels=[INBOUND_CHANNEL], channel_layer=layer
+    )
+
+
+async def _until(predicate, timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_it_starts_the_sweeper_before_any_wake_arrives():
+    inbound = _worker(InMemoryChannelLayer())
+    inbound.start()
+    await asyncio.sleep(0.05)
+
+    scheduler = get_scheduler()
+    assert not scheduler.sweeper.done()
+    await inbound.stop(grace=1)
+    assert scheduler.sweeper.done()
+
+
+async def test_it_answers_a_wake_from_the_channel(turns):
+    layer = InMemoryChannelLayer()
+    inbound = _worker(layer)
+    inbound.start()
+
+    await layer.send(INBOUND_CHANNEL, wake_event(7))
+
+    await _until(lambda: turns.finished == [7])
+    await inbound.stop(grace=1)
+
+
+async def test_it_listens_again_after_a_channel_layer_error(monkeypatch, turns):
+    monkeypatch.setattr(runworker, "RESTART_BASE_MS", 10)
+
+    class FlakyLayer(InMemoryChannelLayer):
+        failures = 2
+
+        async def receive(self, channel):
+            if self.failures:
+                self.failures -= 1
+                raise RedisConnectionError("Redis is down")
+            return await super().receive(channel)
+
+    layer = FlakyLayer()
+    inbound = _worker(layer)
+    inbound.start()
+    await layer.send(INBOUND_CHANNEL, wake_event(8))
+
+    await _until(lambda: turns.finished == [8])
+    assert layer.failures == 0
+    assert not inbound.task.done()
+    await inbound.stop(grace=1)
+
+
+async def test_it_lets_running_turns_finish_when_stopped(turns):
+    layer = InMemoryChannelLayer()
+    inbound = _worker(layer)
+    inbound.start()
+    await layer.send(INBOUND_CHANNEL, wake_event(9))
+    await _until(lambda: get_scheduler().tasks)
+
+    await inbound.stop(grace=5)
+
+    assert turns.finished == [9]
+    assert turns.cancelled == []
+    assert inbound.task.done()
+
+
+async def test_it_cancels_turns_still_running_after_the_grace_period(turns):
+    turns.seconds = 30
+    layer = InMemoryChannelLayer()
+    inbound = _worker(layer)
+    inbound.start()
+    await layer.send(INBOUND_CHANNEL, wake_event(10))
+    await _until(lambda: get_scheduler().tasks)
+
+    await inbound.stop(grace=0.1)
+
+    assert turns.cancelled == [10]
+    assert turns.finished == []
+    assert not get_scheduler().tasks
+
+
+async def test_it_takes_no_wakes_once_stopped(turns):
+    layer = InMemoryChannelLayer()
+    inbound = _worker(layer)
+    inbound.start()
+    await asyncio.sleep(0.05)
+    await inbound.stop(grace=1)
+
+    await layer.send(INBOUND_CHANNEL, wake_event(11))
+    await asyncio.sleep(0.3)
+
+    assert turns.finished == []
