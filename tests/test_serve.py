@@ -98,6 +98,14 @@ def test_it_prints_the_url_it_listens_on(procs, sqlite_env):
 
     assert web.url.startswith("http://127.0.0.1:")
     assert f"supportbot is running at {web.url}/" in web.output()
+    assert f"admin:     {web.url}/admin/" in web.output()
+    assert "simulator: " not in web.output()
+
+
+def test_it_prints_the_simulator_url_with_debug_on(procs, sqlite_env):
+    web = procs.serve({**sqlite_env, "DJANGO_DEBUG": "true"})
+
+    assert f"simulator: {web.url}/simulator/" in web.output()
 
 
 def test_it_fails_when_the_port_is_taken(procs, sqlite_env):

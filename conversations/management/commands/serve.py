@@ -86,5 +86,9 @@ class Command(BaseCommand):
 
     def _announce(self, host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        self.stdout.write(f"supportbot is running at http://{shown}:{port}/ (Ctrl-C to stop)")
+        url = f"http://{shown}:{port}/"
+        self.stdout.write(f"supportbot is running at {url} (Ctrl-C to stop)")
+        self.stdout.write(f"  admin:     {url}admin/")
+        if settings.DEBUG:
+            self.stdout.write(f"  simulator: {url}simulator/")
         sys.stdout.flush()
