@@ -1,17 +1,24 @@
 """The inbound queue of record: pending -> processing (claimed by a turn) -> answered/failed/skipped.
 
-Plain synchronous ORM functions, each one unit of work; the engine runs them in threads via
-`in_thread`. Every state change is a conditional update on the expected state, so a claim that
-someone else moved (the sweeper reset it, say) is never overwritten.
+Plain synchronous ORM functions, each one unit of work that the engine runs in a worker thread
+via `in_thread` (a turn makes about eight such hops). Every state change is a conditional update
+on the expected state, so a claim that someone else moved (the sweeper reset it) is never
+overwritten.
 """
 
 import functools
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, transaction
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, Turn
@@ -20,86 +27,206 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 IN = Message.Direction.INBOUND
+OUT = Message.Direction.OUTBOUND
 PENDING = Message.State.PENDING
 PROCESSING = Message.State.PROCESSING
+BOT = Conversation.Handler.BOT
+
+# How long a worker thread keeps its database connection. The pool is bounded (WORKER_THREADS),
+# so this bounds connections too; opening one per unit of work would cost a few ms each time
+# (PostgreSQL), several times per turn. Broken connections are still dropped at once.
+THREAD_CONNECTION_MAX_AGE_S = 60.0
+
+
+def _keep_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not getattr(connection, "_pool_kept", False):
+            connection.close_at = time.monotonic() + THREAD_CONNECTION_MAX_AGE_S
+            connection._pool_kept = True
+
+
+def _forget_closed() -> None:
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None:
+            connection._pool_kept = False
 
 
 def in_thread(fn: Callable[P, R]) -> Callable[P, "R"]:
-    """Run a blocking function on the loop's default executor, recycling DB connections.
+    """Run a blocking function on the loop's default executor as one unit of work.
 
     thread_sensitive=False: turns of different conversations must not queue behind one thread.
-    Pool threads live long, so each unit of work drops connections that are broken or too old.
+    Before and after, drop connections that are broken or too old (Django's usual rule), keeping
+    a healthy one for the thread's next unit of work.
     """
 
     @functools.wraps(fn)
     def unit_of_work(*args, **kwargs):
         close_old_connections()
+        _forget_closed()
         try:
             return fn(*args, **kwargs)
         finally:
+            if THREAD_CONNECTION_MAX_AGE_S > 0:
+                _keep_connections()
             close_old_connections()
 
     return sync_to_async(unit_of_work, thread_sensitive=False)
+
+
+_io_executor: ThreadPoolExecutor | None = None
+_io_lock = threading.Lock()
+
+
+def _slow_io_executor() -> ThreadPoolExecutor:
+    global _io_executor
+    with _io_lock:
+        if _io_executor is None:
+            _io_executor = ThreadPoolExecutor(
+                settings.WORKER_MAX_TURNS, thread_name_prefix="supportbot-slow-io"
+            )
+        return _io_executor
+
+
+def in_io_thread(fn: Callable[P, R]) -> Callable[P, "R"]:
+    """Run a slow blocking call (the CRM lookup, a Cloud API call) as one unit of work.
+
+    These take seconds, so they get their own pool, sized to WORKER_MAX_TURNS (one per turn in
+    flight): on the short-unit pool a burst of new customers would queue behind WORKER_THREADS
+    CRM calls. They close their database connection when done, so PostgreSQL connections stay
+    bounded by WORKER_THREADS; a reconnect is nothing next to a CRM call.
+    """
+
+    @functools.wraps(fn)
+    def unit_of_work(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(unit_of_work, thread_sensitive=False, executor=_slow_io_executor())
 
 
 def _pending(conversation_id: int):
     return Message.objects.filter(conversation_id=conversation_id, direction=IN, state=PENDING)
 
 
-def load_conversation(conversation_id: int) -> Conversation | None:
-    return Conversation.objects.select_related("customer").filter(pk=conversation_id).first()
+_PENDING_HERE = Q(
+    messages__direction=IN, messages__state=PENDING
+)  # a conversation's pending inbound messages, for annotations
 
 
-def pending_span(conversation_id: int) -> tuple[datetime | None, datetime | None]:
-    """(oldest, newest) arrival time of the conversation's pending inbound messages."""
-    times = list(
-        _pending(conversation_id).order_by("created_at").values_list("created_at", flat=True)
+@dataclass
+class Peek:
+    conversation: Conversation | None  # None: it does not exist
+    oldest: datetime | None = None  # arrival of the oldest / newest pending message
+    newest: datetime | None = None
+
+    @property
+    def handler(self) -> str | None:
+        return self.conversation.handler if self.conversation else None
+
+
+def peek(conversation_id: int) -> Peek:
+    """The conversation (with its customer) and the arrival span of its pending messages, in
+    one query.
+
+    While a person handles it the pending messages are marked skipped here: stored and shown,
+    never answered by the bot.
+    """
+    conversation = (
+        Conversation.objects.select_related("customer")
+        .annotate(
+            oldest_pending=Min("messages__created_at", filter=_PENDING_HERE),
+            newest_pending=Max("messages__created_at", filter=_PENDING_HERE),
+        )
+        .filter(pk=conversation_id)
+        .first()
     )
-    if not times:
-        return None, None
-    return times[0], times[-1]
+    if conversation is None:
+        return Peek(None)
+    if conversation.oldest_pending is None:
+        return Peek(conversation)
+    if conversation.handler != BOT:
+        _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
+        return Peek(conversation)
+    return Peek(conversation, conversation.oldest_pending, conversation.newest_pending)
 
 
 def has_pending(conversation_id: int) -> bool:
     return _pending(conversation_id).exists()
 
 
-def skip_pending(conversation_id: int) -> int:
-    """A person handles the conversation: its messages are stored and shown, never answered."""
-    return _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
-
-
-def start_turn(conversation_id: int, *, lock_wait_ms: int, debounce_wait_ms: int) -> Turn:
-    return Turn.objects.create(
-        conversation_id=conversation_id,
-        lock_wait_ms=lock_wait_ms,
-        debounce_wait_ms=debounce_wait_ms,
-    )
-
-
 def claim_pending(turn: Turn) -> list[Message]:
     """Claim every pending inbound message of the turn's conversation, in order, for this turn.
 
-    Returns the newly claimed messages (oldest first). Only the lock holder claims, but the
+    Returns the newly claimed messages, oldest first. Only the lock holder claims, but the
     update is still conditional: a message that left `pending` meanwhile is not taken.
     """
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            _pending(turn.conversation_id).order_by("created_at", "id").values_list("id", flat=True)
+    with transaction.atomic(savepoint=False):
+        batch = list(_pending(turn.conversation_id).order_by("created_at", "id"))
+        if not batch:
+            return []
+        claimed = Message.objects.filter(id__in=[m.pk for m in batch], state=PENDING).update(
+            state=PROCESSING, claimed_at=now, turn=turn, updated_at=now
         )
-        if ids:
-            Message.objects.filter(id__in=ids, state=PENDING).update(
-                state=PROCESSING, claimed_at=now, turn=turn, updated_at=now
-            )
-    return list(
-        Message.objects.filter(id__in=ids, turn=turn, state=PROCESSING).order_by("created_at", "id")
+    if claimed != len(batch):  # someone moved one meanwhile: read back what is really ours
+        batch = list(
+            Message.objects.filter(id__in=[m.pk for m in batch], turn=turn, state=PROCESSING)
+        )
+    for message in batch:
+        message.state, message.claimed_at, message.turn, message.updated_at = (
+            PROCESSING,
+            now,
+            turn,
+            now,
+        )
+    return batch
+
+
+@dataclass
+class Begun:
+    turn: Turn
+    batch: list[Message]
+    transcript: list[dict] = field(default_factory=list)  # filled by the engine
+
+
+def begin_turn(conversation_id: int, *, lock_wait_ms: int, debounce_wait_ms: int) -> Begun | None:
+    """Create the turn and claim its batch (one commit); None when nothing was left to claim."""
+    with transaction.atomic():
+        turn = Turn.objects.create(
+            conversation_id=conversation_id,
+            lock_wait_ms=lock_wait_ms,
+            debounce_wait_ms=debounce_wait_ms,
+        )
+        batch = claim_pending(turn)
+        if not batch:
+            transaction.set_rollback(True)
+            return None
+    return Begun(turn, batch)
+
+
+@dataclass
+class AfterReply:
+    new_pending: bool  # messages arrived while the reply was prepared
+    claims_intact: bool  # every message of the batch is still claimed by this turn
+    handler: str | None
+
+
+def after_reply(turn: Turn, batch_size: int) -> AfterReply:
+    """What changed while the reply was prepared, in one query."""
+    row = (
+        Conversation.objects.filter(pk=turn.conversation_id)
+        .annotate(
+            pending=Count("messages", filter=_PENDING_HERE),
+            claimed=Count("messages", filter=Q(messages__turn=turn, messages__state=PROCESSING)),
+        )
+        .values("handler", "pending", "claimed")
+        .first()
     )
-
-
-def claims_intact(turn: Turn, expected: int) -> bool:
-    """True while every message claimed by the turn is still ours (the sweeper did not reset it)."""
-    return Message.objects.filter(turn=turn, state=PROCESSING).count() == expected
+    if row is None:
+        return AfterReply(False, False, None)
+    return AfterReply(row["pending"] > 0, row["claimed"] == batch_size, row["handler"])
 
 
 def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
@@ -111,14 +238,15 @@ def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
 def history(conversation_id: int, turn: Turn, batch_ids: list[int], window: int) -> list[Message]:
     """The last `window` messages before this batch: settled inbound ones and what we sent.
 
-    Leaves out the batch itself, other turns' in-flight messages and this turn's own notices.
+    Leaves out the batch itself, other turns' in-flight messages, this turn's own notices and
+    messages that never reached the customer.
     """
     rows = (
         Message.objects.filter(conversation_id=conversation_id)
         .exclude(id__in=batch_ids)
         .exclude(direction=IN, state__in=[PENDING, PROCESSING])
-        .exclude(direction=Message.Direction.OUTBOUND, turn=turn)
-        .exclude(direction=Message.Direction.OUTBOUND, delivery_status=Message.Delivery.FAILED)
+        .exclude(direction=OUT, turn=turn)
+        .exclude(direction=OUT, delivery_status=Message.Delivery.FAILED)
         .order_by("-created_at", "-id")[:window]
     )
     return list(reversed(rows))
@@ -130,10 +258,31 @@ def hand_to_human(conversation_id: int, reason: str) -> None:
     )
 
 
-def handler_of(conversation_id: int) -> str | None:
-    return Conversation.objects.filter(pk=conversation_id).values_list("handler", flat=True).first()
-
-
-def finish_turn(turn: Turn, **fields) -> None:
+def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
+    """Record the turn's outcome and timings; `started` (monotonic) gives total_ms."""
+    if started is not None:
+        fields["total_ms"] = max(0, round((time.monotonic() - started) * 1000))
     fields["finished_at"] = timezone.now()
     Turn.objects.filter(pk=turn.pk).update(**fields)
+
+
+def settle(
+    turn: Turn,
+    *,
+    batch_state: str = "",
+    reason: str = "",
+    handoff: str = "",
+    started: float | None = None,
+    **fields,
+) -> Peek:
+    """End a turn in one commit: the batch's state, a handoff to a person, the turn record.
+
+    Returns a fresh peek at the conversation, the loop's next look for pending messages.
+    """
+    with transaction.atomic():
+        if handoff:
+            hand_to_human(turn.conversation_id, handoff)
+        if batch_state:
+            finish_batch(turn, batch_state, reason)
+        finish_turn(turn, started=started, **fields)
+    return peek(turn.conversation_id)

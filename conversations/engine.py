@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from conversations import claims, events
 from conversations.assistant import AssistantError, AssistantRequest, generate_reply
-from conversations.claims import in_thread
-from conversations.locks import ConversationLock, renewed
+from conversations.claims import in_io_thread, in_thread
+from conversations.locks import ConversationLock, LockUnavailable, renewed
 from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
 from conversations.whatsapp import send_text, send_typing_indicator
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # WhatsApp drops the typing indicator after ~25 s; refresh it before that while a turn runs.
 TYPING_REFRESH_S = 20.0
 Outcome = Turn.Outcome
+SUPERSEDE = "supersede"  # _deliver's answer when new messages should be taken in first
 
 
 def _ms(since: float) -> int:
@@ -34,233 +35,292 @@ def _ms(since: float) -> int:
 
 async def run_turns(conversation_id: int) -> None:
     """Answer every pending inbound message of the conversation, if no one else is doing it."""
-    started = time.monotonic()
-    runtime = get_runtime()
-    lock = ConversationLock(conversation_id, ttl_s=runtime.lock_ttl_seconds)
-    if not await in_thread(lock.try_acquire)():
+    lock = ConversationLock(conversation_id, ttl_s=get_runtime().lock_ttl_seconds)
+    acquired, lock_wait_ms, peek = await in_thread(_acquire_and_peek)(lock, conversation_id)
+    if not acquired:
         return  # the holder's loop takes our message
-    lock_wait_ms = _ms(started)
     try:
         async with renewed(lock) as keeper:
-            while not keeper.lost.is_set() and await _turn(conversation_id, keeper, lock_wait_ms):
+            while peek is not None and not keeper.lost.is_set():
+                peek = await _turn(conversation_id, keeper, lock_wait_ms, peek)
                 lock_wait_ms = 0
             await before_release(conversation_id)
     finally:
-        await in_thread(lock.release)()  # never raises; an expired lock is simply gone
-    # A message stored after our last check but before the release found the lock busy and
-    # was left to us: wake the conversation again (whoever gets the wake takes it).
-    if await in_thread(claims.has_pending)(conversation_id):
+        # A message stored after our last check but before the release found the lock busy
+        # and was left to us: look once more after releasing, and wake the conversation.
+        left_behind = await in_thread(_release_and_check)(lock, conversation_id)
+    if left_behind:
         await events.asend_wake(conversation_id)
+
+
+def _acquire_and_peek(lock: ConversationLock, conversation_id: int):
+    started = time.monotonic()
+    if not lock.try_acquire():
+        return False, 0, None
+    waited_ms = _ms(started)
+    try:
+        return True, waited_ms, claims.peek(conversation_id)
+    except Exception:
+        lock.release()
+        raise
+
+
+def _release_and_check(lock: ConversationLock, conversation_id: int) -> bool:
+    lock.release()  # never raises; an expired lock is simply gone
+    return claims.has_pending(conversation_id)
 
 
 async def before_release(conversation_id: int) -> None:
     """Hook between the last pending check and the lock release (tests inject the race here)."""
 
 
-async def _turn(conversation_id: int, keeper, lock_wait_ms: int) -> bool:
-    """One turn over the pending messages. Returns False when there was nothing to do."""
+async def _turn(conversation_id: int, keeper, lock_wait_ms: int, peek) -> "claims.Peek | None":
+    """One turn over the pending messages. Returns the next look at the conversation, or None
+    when the loop must stop (nothing pending, lock lost, turn crashed)."""
     runtime = get_runtime()
-    if await in_thread(claims.handler_of)(conversation_id) != Conversation.Handler.BOT:
-        await in_thread(claims.skip_pending)(conversation_id)
-        return False
     started = time.monotonic()
-    if not await _debounce(conversation_id, runtime):
-        return False
-    turn = await in_thread(claims.start_turn)(
-        conversation_id, lock_wait_ms=lock_wait_ms, debounce_wait_ms=_ms(started)
-    )
-    batch = await in_thread(claims.claim_pending)(turn)
-    if not batch:
-        await in_thread(claims.finish_turn)(turn, detail="nothing left to claim")
-        return False
-    turn_run = TurnRun(conversation_id, turn, batch, keeper, runtime)
-    typing = asyncio.create_task(turn_run.keep_typing())
+    peek = await _debounce(conversation_id, runtime, peek)
+    if peek is None:
+        return None
+    begun = await in_thread(_begin)(conversation_id, lock_wait_ms, _ms(started), runtime, started)
+    if begun is None:
+        return None
+    run = TurnRun(peek.conversation, begun, keeper, runtime, started)
+    typing = asyncio.create_task(run.keep_typing())
     try:
-        outcome, detail = await turn_run.answer()
+        outcome, peek = await run.answer()
     except Exception as exc:
-        # A bug or an outage mid-turn: the batch stays claimed; the sweeper retries it once the
-        # claim outlives the lock TTL. Stop this loop rather than spin on the same failure.
-        logger.exception("conversation %s: turn %s crashed", conversation_id, turn.pk)
-        await in_thread(claims.finish_turn)(
-            turn, batch_size=len(turn_run.batch), detail=f"crashed: {type(exc).__name__}"
-        )
-        return False
+        await in_thread(_crashed)(run.turn, len(run.batch), started, exc)
+        return None
     finally:
         typing.cancel()
-    await in_thread(claims.finish_turn)(
-        turn,
-        outcome=outcome,
-        detail=detail[:255],
-        batch_size=len(turn_run.batch),
-        supersede_count=turn_run.supersede_count,
-        debounce_wait_ms=turn.debounce_wait_ms + turn_run.debounce_ms,
-        crm_ms=turn_run.crm_ms,
-        llm_ms=turn_run.llm_ms,
-        total_ms=_ms(started),
-    )
     logger.info(
         "conversation %s: turn %s %s (batch %d, superseded %d, crm %d ms, llm %d ms, total %d ms)",
         conversation_id,
-        turn.pk,
+        run.turn.pk,
         outcome,
-        len(turn_run.batch),
-        turn_run.supersede_count,
-        turn_run.crm_ms,
-        turn_run.llm_ms,
+        len(run.batch),
+        run.supersede_count,
+        run.crm_ms,
+        run.llm_ms,
         _ms(started),
     )
-    return outcome not in (Outcome.LOST_LOCK,)
+    return None if outcome == Outcome.LOST_LOCK else peek
 
 
-async def _debounce(conversation_id: int, runtime) -> bool:
+def _begin(conversation_id: int, lock_wait_ms: int, debounce_wait_ms: int, runtime, started):
+    begun = claims.begin_turn(
+        conversation_id, lock_wait_ms=lock_wait_ms, debounce_wait_ms=debounce_wait_ms
+    )
+    if begun is None:
+        return None
+    try:
+        begun.transcript = transcript(begun.turn, begun.batch, runtime.history_window_messages)
+    except Exception as exc:
+        _crashed(begun.turn, len(begun.batch), started, exc)
+        return None
+    return begun
+
+
+def _crashed(turn: Turn, batch_size: int, started: float, exc: Exception) -> None:
+    """A bug or an outage mid-turn: the batch stays claimed and the sweeper retries it once the
+    claim outlives the lock TTL. The loop stops rather than spin on the same failure."""
+    logger.error("conversation %s: turn %s crashed", turn.conversation_id, turn.pk, exc_info=exc)
+    claims.finish_turn(
+        turn, started=started, batch_size=batch_size, detail=f"crashed: {type(exc).__name__}"
+    )
+
+
+async def _debounce(conversation_id: int, runtime, peek=None) -> "claims.Peek | None":
     """Wait until the customer has been quiet for the window, never past the max wait.
 
-    Returns False when nothing is pending. Times come from the database rows, so every
-    worker measures the same window.
+    Returns the last look at the conversation, or None when nothing is pending (or a person
+    handles the conversation). Times come from the database rows, so every worker measures the
+    same window.
     """
     quiet = runtime.debounce_quiet_ms / 1000
     max_wait = runtime.debounce_max_wait_ms / 1000
     while True:
-        oldest, newest = await in_thread(claims.pending_span)(conversation_id)
-        if oldest is None:
-            return False
+        if peek is None:
+            peek = await in_thread(claims.peek)(conversation_id)
+        if peek.oldest is None:
+            return None
         now = timezone.now()
-        deadline = min(
-            (newest - now).total_seconds() + quiet, (oldest - now).total_seconds() + max_wait
+        wait = min(
+            (peek.newest - now).total_seconds() + quiet,
+            (peek.oldest - now).total_seconds() + max_wait,
         )
-        if deadline <= 0:
-            return True
-        await asyncio.sleep(deadline)
+        if wait <= 0:
+            return peek
+        await asyncio.sleep(wait)
+        peek = None
 
 
 class TurnRun:
     """The work of one turn once its batch is claimed: context, reply (superseded while the
     customer keeps writing, up to the cap), then exactly one message to the customer."""
 
-    def __init__(self, conversation_id: int, turn: Turn, batch: list[Message], keeper, runtime):
-        self.conversation_id = conversation_id
-        self.turn = turn
-        self.batch = batch
+    def __init__(self, conversation, begun: "claims.Begun", keeper, runtime, started: float):
+        self.conversation: Conversation = conversation
+        self.turn: Turn = begun.turn
+        self.batch: list[Message] = begun.batch
+        self.transcript: list[dict] = begun.transcript
         self.keeper = keeper
         self.runtime = runtime
+        self.started = started
         self.supersede_count = 0
-        self.debounce_ms = 0
+        self.debounce_ms = self.turn.debounce_wait_ms
         self.crm_ms = 0
         self.llm_ms = 0
 
     async def keep_typing(self) -> None:
         while True:
             try:
-                await in_thread(send_typing_indicator)(self.batch[-1])
+                await in_io_thread(send_typing_indicator)(self.batch[-1])
             except Exception as exc:  # best effort, never fails the turn
                 logger.info("typing indicator failed: %s", type(exc).__name__)
             await asyncio.sleep(TYPING_REFRESH_S)
 
-    async def answer(self) -> tuple[str, str]:
-        conversation = await in_thread(claims.load_conversation)(self.conversation_id)
+    async def answer(self) -> tuple[str, "claims.Peek | None"]:
         while True:
-            context = await self._context(conversation)
-            request = await in_thread(build_request)(self.turn, self.batch, context, self.runtime)
+            context = await self._context()
+            request = AssistantRequest.for_turn(self.runtime, self.transcript, context)
             started = time.monotonic()
             try:
                 reply = (await generate_reply(request) or "").strip()
-                error = "" if reply else "empty reply"
+                error = "" if reply else "assistant failed: empty reply"
             except AssistantError as exc:
                 reply, error = "", f"assistant failed: {exc.reason}"
             except Exception as exc:  # a bug in the assistant must not lose the batch either
-                logger.exception("conversation %s: assistant crashed", self.conversation_id)
+                logger.exception("conversation %s: assistant crashed", self.turn.conversation_id)
                 reply, error = "", f"assistant failed: {type(exc).__name__}"
             self.llm_ms += _ms(started)
             if self.keeper.lost.is_set():
-                return self._lost("lock lost during the reply")
-            if error:
-                return await self._fallback(conversation, error)
-            if not await self._supersede():
-                break
-        return await self._send(conversation, reply)
+                return await in_thread(self._finish)(
+                    Outcome.LOST_LOCK, "lock lost during the reply"
+                )
+            outcome, peek = await in_thread(self._deliver)(reply, error, self._may_supersede())
+            if outcome is SUPERSEDE:
+                if await self._supersede():
+                    continue
+                outcome, peek = await in_thread(self._deliver)(reply, error, False)
+            if outcome == Outcome.LOST_LOCK:
+                self.keeper.lost.set()
+            return outcome, peek
 
-    async def _context(self, conversation: Conversation) -> CustomerContext:
+    async def _context(self) -> CustomerContext:
         started = time.monotonic()
         texts = [m.text for m in self.batch if m.text]
+        conversation_id = self.turn.conversation_id
         try:
-            context = await in_thread(build_customer_context)(self.conversation_id, texts)
+            context = await in_io_thread(build_customer_context)(conversation_id, texts)
         except Exception as exc:  # the contract says it never raises; reply anyway if it does
             logger.warning(
-                "conversation %s: context failed: %s", self.conversation_id, type(exc).__name__
+                "conversation %s: context failed: %s", conversation_id, type(exc).__name__
             )
-            context = CustomerContext(
-                document_status="unknown",
-                masked_document="",
-                installation_points=[],
-                crm_ok=False,
-                active_outages=[],
-                notices=[],
-            )
+            context = CustomerContext(document_status="unknown", masked_document="", crm_ok=False)
         self.crm_ms += _ms(started)
         for outage_id, text in context.notices:
-            await in_thread(_send_notice)(conversation, outage_id, text, self.turn)
+            await in_io_thread(_send_notice)(self.conversation, outage_id, text, self.turn)
         return context
 
+    def _may_supersede(self) -> bool:
+        """Supersede is on and under its cap (otherwise new messages form the next turn)."""
+        return self.runtime.supersede_enabled and self.supersede_count < self.runtime.supersede_cap
+
     async def _supersede(self) -> bool:
-        """New messages while the reply was prepared: take them into this batch and regenerate."""
-        if not await in_thread(claims.has_pending)(self.conversation_id):
-            return False
-        if not self.runtime.supersede_enabled or self.supersede_count >= self.runtime.supersede_cap:
-            return False  # they form the next turn
+        """New messages while the reply was prepared: take them into this batch; regenerate."""
         started = time.monotonic()
-        await _debounce(self.conversation_id, self.runtime)
+        await _debounce(self.turn.conversation_id, self.runtime)
         self.debounce_ms += _ms(started)
-        more = await in_thread(claims.claim_pending)(self.turn)
+        more, self.transcript = await in_thread(self._claim_more)()
         if not more:
             return False
         self.batch = self.batch + more
         self.supersede_count += 1
         return True
 
-    def _lost(self, why: str) -> tuple[str, str]:
-        # Send nothing: the batch stays claimed and the sweeper re-wakes it after the lock TTL.
-        logger.warning("conversation %s: turn %s: %s", self.conversation_id, self.turn.pk, why)
-        return Outcome.LOST_LOCK, why
+    def _claim_more(self) -> tuple[list[Message], list[dict]]:
+        more = claims.claim_pending(self.turn)
+        window = self.runtime.history_window_messages
+        return more, transcript(self.turn, self.batch + more, window) if more else self.transcript
 
-    async def _still_ours(self) -> bool:
-        """Right before sending: renew the lock now and check no claim was taken back."""
-        if not await self.keeper.confirm():
-            return False
-        return await in_thread(claims.claims_intact)(self.turn, len(self.batch))
+    def _fields(self, outcome: str, detail: str) -> dict:
+        return {
+            "outcome": outcome,
+            "detail": detail[:255],
+            "batch_size": len(self.batch),
+            "supersede_count": self.supersede_count,
+            "debounce_wait_ms": self.debounce_ms,
+            "crm_ms": self.crm_ms,
+            "llm_ms": self.llm_ms,
+        }
 
-    async def _send(self, conversation: Conversation, reply: str) -> tuple[str, str]:
-        if not await self._still_ours():
-            return self._lost("lock or claim lost before sending")
-        if await in_thread(claims.handler_of)(self.conversation_id) != Conversation.Handler.BOT:
-            await in_thread(claims.finish_batch)(self.turn, Message.State.SKIPPED)
-            return Outcome.HUMAN, "a person took over during the turn"
-        try:
-            await in_thread(send_text)(conversation, reply, kind=Message.Kind.REPLY, turn=self.turn)
-        except Exception as exc:
-            why = f"reply not sent: {type(exc).__name__}"
-            await in_thread(claims.finish_batch)(self.turn, Message.State.FAILED, why)
-            await in_thread(claims.hand_to_human)(self.conversation_id, why)
-            return Outcome.HUMAN, why
-        await in_thread(claims.finish_batch)(self.turn, Message.State.ANSWERED)
-        return Outcome.ANSWERED, ""
-
-    async def _fallback(self, conversation: Conversation, why: str) -> tuple[str, str]:
-        if not await self._still_ours():
-            return self._lost("lock or claim lost before the fallback")
-        try:
-            await in_thread(send_text)(
-                conversation,
-                self.runtime.fallback_reply,
-                kind=Message.Kind.FALLBACK,
-                turn=self.turn,
-            )
-        except Exception as exc:
+    def _finish(self, outcome: str, detail: str, batch_state: str = "", **settle):
+        """Record the end of the turn; returns (outcome, the loop's next look)."""
+        if outcome == Outcome.LOST_LOCK:
+            # Nothing sent: the batch stays claimed and the sweeper re-wakes the conversation
+            # once the claim outlives the lock TTL.
             logger.warning(
-                "conversation %s: fallback not sent: %s", self.conversation_id, type(exc).__name__
+                "conversation %s: turn %s: %s", self.turn.conversation_id, self.turn.pk, detail
             )
-        await in_thread(claims.hand_to_human)(self.conversation_id, why)
-        await in_thread(claims.finish_batch)(self.turn, Message.State.FAILED, why)
-        return Outcome.FALLBACK, why
+        peek = claims.settle(
+            self.turn,
+            batch_state=batch_state,
+            started=self.started,
+            **settle,
+            **self._fields(outcome, detail),
+        )
+        return outcome, peek
+
+    def _still_ours(self, claims_intact: bool) -> bool:
+        """Right before sending: no claim was taken back, and renewing the lock now succeeds."""
+        try:
+            return claims_intact and self.keeper.lock.renew()
+        except LockUnavailable:  # unknown whether we still hold it: sending could answer twice
+            return False
+
+    def _deliver(self, reply: str, error: str, may_supersede: bool):
+        """Send the one message of this turn and record it, in one unit of work (a thread).
+
+        The reply, or on an assistant failure the fallback once, after which a person handles
+        the conversation. Returns SUPERSEDE instead when new messages should be taken in.
+        """
+        state = claims.after_reply(self.turn, len(self.batch))
+        if state.new_pending and may_supersede and not error:
+            return SUPERSEDE, None
+        if not self._still_ours(state.claims_intact):
+            return self._finish(Outcome.LOST_LOCK, "lock or claim lost before sending")
+        if state.handler != Conversation.Handler.BOT:
+            return self._finish(
+                Outcome.HUMAN, "a person took over during the turn", Message.State.SKIPPED
+            )
+        if error:
+            outcome, detail, batch_state = Outcome.FALLBACK, error, Message.State.FAILED
+            text, kind = self.runtime.fallback_reply, Message.Kind.FALLBACK
+        else:
+            outcome, detail, batch_state = Outcome.ANSWERED, "", Message.State.ANSWERED
+            text, kind = reply, Message.Kind.REPLY
+        try:
+            send_text(self.conversation, text, kind=kind, turn=self.turn)
+        except Exception as exc:  # SendError after the sender's retries
+            logger.warning(
+                "conversation %s: %s not sent: %s",
+                self.turn.conversation_id,
+                kind,
+                type(exc).__name__,
+            )
+            if not error:
+                outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
+                batch_state = Message.State.FAILED
+        failed = batch_state == Message.State.FAILED
+        return self._finish(
+            outcome,
+            detail,
+            batch_state,
+            reason=detail if failed else "",
+            handoff=detail if failed else "",
+        )
 
 
 def _send_notice(conversation: Conversation, outage_id: int, text: str, turn: Turn) -> None:
@@ -285,11 +345,3 @@ def transcript(turn: Turn, batch: list[Message], window: int) -> list[dict]:
         role = "user" if message.direction == Message.Direction.INBOUND else "assistant"
         items.append({"role": role, "content": message.text or f"[{message.type}]"})
     return items
-
-
-def build_request(
-    turn: Turn, batch: list[Message], context: CustomerContext, runtime
-) -> AssistantRequest:
-    return AssistantRequest.for_turn(
-        runtime, transcript(turn, batch, runtime.history_window_messages), context
-    )

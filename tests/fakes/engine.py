@@ -38,7 +38,10 @@ def short_lived_connections(monkeypatch):
     """
     from django.conf import settings
 
+    from conversations import claims
+
     monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 0)
+    monkeypatch.setattr(claims, "THREAD_CONNECTION_MAX_AGE_S", 0)
 
 
 # Scaled 1:100 from the real defaults (2 s quiet, 8 s max wait); lock TTL stays in whole seconds.
