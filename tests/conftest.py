@@ -49,3 +49,17 @@ def _clean_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Embedded-mode tests use a SQLite file (WAL, busy timeout, as `make run` does), not Django's
+    shared in-memory database: its table locks fail a concurrent writer at once ("database table
+    is locked") where a file waits, and the worker writes from many threads at once."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3") and not database.get("TEST", {}).get("NAME"):
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
