@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from conversations.models import Message, Turn
+from conversations.models import Message, RuntimeSettings, Turn
 from tests.fakes.cloud_api import FakeCloudAPI, deliver, text_webhook
 from tests.fakes.processes import ProcessSet, live_env, tune_runtime, wait_until
 from tests.fakes.responses_api import FakeResponsesAPI
@@ -17,6 +17,7 @@ from tests.fakes.responses_api import FakeResponsesAPI
 pytestmark = [pytest.mark.live, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CONVERSATIONS = 50
+WA_ID = "5511987650010"
 IDLE_SECONDS = 6
 
 
@@ -50,7 +51,7 @@ def test_it_answers_through_separate_daphne_and_runworker_processes(
         time.sleep(IDLE_SECONDS)
 
         response = deliver(
-            web.url, text_webhook(wa_id="5511987650010", wamid="wamid.e2e-1", text="Oi, tudo bem?")
+            web.url, text_webhook(wa_id=WA_ID, wamid="wamid.e2e-1", text="Oi, tudo bem?")
         )
 
         assert response.status_code == 200
@@ -58,7 +59,7 @@ def test_it_answers_through_separate_daphne_and_runworker_processes(
         wait_until(lambda: _all_answered(1), what="the message answered")
         reply = Message.objects.get(direction=Message.Direction.OUTBOUND)
         assert [(text.to, text.body, text.wamid) for text in texts] == [
-            ("5511987650010", reply.text, reply.provider_id)
+            (WA_ID, reply.text, reply.provider_id)
         ]
         assert reply.kind == Message.Kind.REPLY
         assert _inbound().get().turn_id == reply.turn_id
@@ -155,3 +156,29 @@ def test_it_runs_one_turn_at_a_time_and_answers_each_message_once_across_two_wor
     to_by_wamid = {text.wamid: text.to for text in texts}
     for reply in replies:
         assert to_by_wamid[reply.provider_id] == reply.conversation.customer.wa_id
+
+
+def test_it_uses_a_runtime_setting_saved_in_the_admin_within_5_seconds_without_restart(
+    procs, live_database_url, live_redis_url
+):
+    tune_runtime(llm_model="modelo-antigo")
+    with FakeCloudAPI() as cloud, FakeResponsesAPI(reply="Certo!") as llm:
+        env = live_env(
+            live_database_url,
+            live_redis_url,
+            **cloud.env(),
+            OPENAI_API_KEY="e2e-key",
+            OPENAI_BASE_URL=llm.url,
+        )
+        procs.runworker(env)
+        web = procs.daphne(env)
+        assert deliver(web.url, text_webhook(wa_id=WA_ID, wamid="wamid.tune-1", text="Oi")).ok
+        cloud.wait_for_texts(lambda texts: len(texts) >= 1)
+        assert [call["model"] for call in llm.calls] == ["modelo-antigo"]
+
+        RuntimeSettings.objects.filter(pk=1).update(llm_model="modelo-novo")
+        time.sleep(5)  # the promise: every worker sees a saved change within 5 s
+        assert deliver(web.url, text_webhook(wa_id=WA_ID, wamid="wamid.tune-2", text="E aí?")).ok
+        cloud.wait_for_texts(lambda texts: len(texts) >= 2)
+
+    assert [call["model"] for call in llm.calls] == ["modelo-antigo", "modelo-novo"]

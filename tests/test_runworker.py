@@ -15,9 +15,10 @@ from conversations.worker import InboundWorker, get_scheduler
 
 
 @pytest.fixture(autouse=True)
-def no_sweeps(monkeypatch):
-    # The sweeper task starts, but never sweeps during these tests (no database here).
+def no_database(monkeypatch):
+    # The sweeper and the runtime refresher start, but touch no database during these tests.
     monkeypatch.setattr(sweeper, "interval_seconds", lambda: 3600)
+    monkeypatch.setattr(runworker, "get_runtime", lambda: None)
 
 
 @pytest.fixture
@@ -140,3 +141,35 @@ async def test_it_takes_no_wakes_once_stopped(turns):
     await asyncio.sleep(0.3)
 
     assert turns.finished == []
+
+
+async def test_it_reloads_the_runtime_settings_while_it_runs(monkeypatch):
+    reloads = []
+    monkeypatch.setattr(runworker, "RUNTIME_REFRESH_SECONDS", 0.01)
+    monkeypatch.setattr(runworker, "get_runtime", lambda: reloads.append(1))
+    inbound = _worker(InMemoryChannelLayer())
+    inbound.start()
+
+    await _until(lambda: len(reloads) >= 3)
+    await inbound.stop(grace=1)
+    stopped_at = len(reloads)
+    await asyncio.sleep(0.1)
+
+    assert len(reloads) == stopped_at
+
+
+async def test_it_keeps_reloading_after_a_failed_reload(monkeypatch):
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database down")
+
+    monkeypatch.setattr(runworker, "RUNTIME_REFRESH_SECONDS", 0.01)
+    monkeypatch.setattr(runworker, "get_runtime", flaky)
+    inbound = _worker(InMemoryChannelLayer())
+    inbound.start()
+
+    await _until(lambda: len(calls) >= 3)
+    await inbound.stop(grace=1)

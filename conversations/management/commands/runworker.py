@@ -4,6 +4,7 @@ Differences from channels' command, all needed in production:
 - the sweeper starts with the process. Channels creates the consumer only when the first event
   arrives, and after a crash nobody may send one: the sweeper is what finds the dead worker's
   messages, so it cannot wait for a wake.
+- the runtime settings are reloaded every second (see keep_runtime_fresh).
 - a listener error (Redis unreachable) does not end the process and its running turns: it
   listens again after a pause.
 - SIGTERM/SIGINT stop it gracefully: stop taking wakes, let running turns finish for a while,
@@ -23,15 +24,35 @@ from channels.worker import Worker
 from django.core.management import CommandError
 
 from conversations.backoff import backoff_delays
+from conversations.claims import in_thread
+from conversations.runtime import get_runtime
 from conversations.worker import get_scheduler
 
 logger = logging.getLogger("django.channels.worker")
 
 # How long running turns may go on after SIGTERM/SIGINT before they are cancelled.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# How often the worker reloads the runtime settings (get_runtime reads at most every ~2 s).
+RUNTIME_REFRESH_SECONDS = 1.0
 # A failed listener (channel layer unreachable) listens again on this schedule.
 RESTART_BASE_MS = 500
 RESTART_CAP_MS = 10000
+
+
+async def keep_runtime_fresh() -> None:
+    """Reload the runtime settings in a thread every RUNTIME_REFRESH_SECONDS.
+
+    Turns read them on the event loop, where get_runtime() can only serve its cached copy (and
+    refresh it for the *next* call): in a quiet worker that copy could be minutes old when the
+    next turn starts. Refreshing here keeps it under ~3 s old, so a change saved in the admin
+    reaches the next turn of every worker within 5 s.
+    """
+    while True:
+        try:
+            await in_thread(get_runtime)()
+        except Exception as exc:  # get_runtime keeps the last copy; never stop refreshing
+            logger.warning("runtime settings refresh failed (%s)", type(exc).__name__)
+        await asyncio.sleep(RUNTIME_REFRESH_SECONDS)
 
 
 class InboundChannelWorker(Worker):
@@ -43,6 +64,13 @@ class InboundChannelWorker(Worker):
 
     async def handle(self):
         get_scheduler()
+        refresher = asyncio.ensure_future(keep_runtime_fresh())
+        try:
+            await self._listen()
+        finally:
+            refresher.cancel()
+
+    async def _listen(self):
         delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
         while True:
             # gather, unlike channels' asyncio.wait, cancels the listeners when we are cancelled.
