@@ -9,6 +9,7 @@
 Each process writes stdout and stderr to a log file; a failing test shows the tail of every log.
 """
 
+import ctypes
 import os
 import re
 import signal
@@ -106,6 +107,13 @@ def process_env(**values: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL the child when pytest dies, even by kill -9 (no teardown runs then)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class ManagedProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str]):
         self.name = name
@@ -119,6 +127,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our Ctrl-C does not reach it; we stop it ourselves
+                preexec_fn=_die_with_parent,
             )
         self.url = ""
 
