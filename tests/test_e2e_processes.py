@@ -2,6 +2,7 @@
 supportbot-inbound` as separate processes on this machine's PostgreSQL and Redis."""
 
 import random
+import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -110,8 +111,7 @@ def test_it_runs_one_turn_at_a_time_and_answers_each_message_once_across_two_wor
             # Every thread holds a PostgreSQL connection; the server allows 100 for all of us.
             WORKER_THREADS="8",
         )
-        procs.runworker(env, name="worker-1")
-        procs.runworker(env, name="worker-2")
+        workers = [procs.runworker(env, name=f"worker-{n}") for n in (1, 2)]
         web = procs.daphne(env)
 
         with ThreadPoolExecutor(max_workers=CONVERSATIONS) as pool:
@@ -127,6 +127,9 @@ def test_it_runs_one_turn_at_a_time_and_answers_each_message_once_across_two_wor
         wait_until(
             lambda: not Turn.objects.filter(finished_at=None).exists(), what="every turn finished"
         )
+    # Both workers took turns (the engine logs each one), so they really competed.
+    for worker in workers:
+        assert re.search(r"turn \d+ answered", worker.output()), worker.name
     texts = cloud.texts()
     replies = list(
         Message.objects.filter(direction=Message.Direction.OUTBOUND).select_related(
