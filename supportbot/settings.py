@@ -187,7 +187,9 @@ TIME_ZONE = env_str("DJANGO_TIME_ZONE", "America/Sao_Paulo")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-    raise ImproperlyConfigured(f"DJANGO_TIME_ZONE must be an IANA time zone, not {TIME_ZONE!r}") from None
+    raise ImproperlyConfigured(
+        f"DJANGO_TIME_ZONE must be an IANA time zone, not {TIME_ZONE!r}"
+    ) from None
 USE_I18N = True
 USE_TZ = True
 
