@@ -218,7 +218,8 @@ class InProcessWorker:
         ]
         for task in [*listeners, *self.scheduler.tasks.values(), self.scheduler.sweeper]:
             task.cancel()
-        await asyncio.gather(self.task, *listeners, return_exceptions=True)
+        # A listener blocked in a Redis BRPOP may take a while to notice: do not wait for it.
+        await asyncio.wait([self.task, *listeners], timeout=1)
         from conversations.worker import _schedulers
 
         _schedulers.pop(asyncio.get_running_loop(), None)

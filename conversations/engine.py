@@ -35,8 +35,7 @@ def _ms(since: float) -> int:
 
 async def run_turns(conversation_id: int) -> None:
     """Answer every pending inbound message of the conversation, if no one else is doing it."""
-    lock = ConversationLock(conversation_id, ttl_s=get_runtime().lock_ttl_seconds)
-    acquired, lock_wait_ms, peek = await in_thread(_acquire_and_peek)(lock, conversation_id)
+    lock, acquired, lock_wait_ms, peek = await in_thread(_acquire_and_peek)(conversation_id)
     if not acquired:
         return  # the holder's loop takes our message
     try:
@@ -53,13 +52,16 @@ async def run_turns(conversation_id: int) -> None:
         await events.asend_wake(conversation_id)
 
 
-def _acquire_and_peek(lock: ConversationLock, conversation_id: int):
+def _acquire_and_peek(conversation_id: int):
+    # In a thread get_runtime() reloads a stale snapshot before answering (on the event loop it
+    # would serve the old one once), so a saved change reaches the very next turn.
+    lock = ConversationLock(conversation_id, ttl_s=get_runtime().lock_ttl_seconds)
     started = time.monotonic()
     if not lock.try_acquire():
-        return False, 0, None
+        return lock, False, 0, None
     waited_ms = _ms(started)
     try:
-        return True, waited_ms, claims.peek(conversation_id)
+        return lock, True, waited_ms, claims.peek(conversation_id)
     except Exception:
         lock.release()
         raise
