@@ -32,42 +32,22 @@ PENDING = Message.State.PENDING
 PROCESSING = Message.State.PROCESSING
 BOT = Conversation.Handler.BOT
 
-# How long a worker thread keeps its database connection. The pool is bounded (WORKER_THREADS),
-# so this bounds connections too; opening one per unit of work would cost a few ms each time
-# (PostgreSQL), several times per turn. Broken connections are still dropped at once.
-THREAD_CONNECTION_MAX_AGE_S = 60.0
-
-
-def _keep_connections() -> None:
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not getattr(connection, "_pool_kept", False):
-            connection.close_at = time.monotonic() + THREAD_CONNECTION_MAX_AGE_S
-            connection._pool_kept = True
-
-
-def _forget_closed() -> None:
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is None:
-            connection._pool_kept = False
-
 
 def in_thread(fn: Callable[P, R]) -> Callable[P, "R"]:
     """Run a blocking function on the loop's default executor as one unit of work.
 
     thread_sensitive=False: turns of different conversations must not queue behind one thread.
-    Before and after, drop connections that are broken or too old (Django's usual rule), keeping
-    a healthy one for the thread's next unit of work.
+    Before and after, drop the thread's connection as Django does around a request: on
+    PostgreSQL it goes back to the pool (settings.DATABASES), so connections stay bounded by the
+    pool size, not by the number of threads.
     """
 
     @functools.wraps(fn)
     def unit_of_work(*args, **kwargs):
         close_old_connections()
-        _forget_closed()
         try:
             return fn(*args, **kwargs)
         finally:
-            if THREAD_CONNECTION_MAX_AGE_S > 0:
-                _keep_connections()
             close_old_connections()
 
     return sync_to_async(unit_of_work, thread_sensitive=False)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations.masking import mask_document
@@ -102,6 +102,13 @@ def notice_text(template: str, message: str) -> str:
     return f"{template} {message}"
 
 
+def _release_connection() -> None:
+    """Give the database connection back (to the pool on PostgreSQL) for the CRM call, which can
+    take seconds: hundreds of turns waiting on the CRM must not hold hundreds of connections."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def build_customer_context(conversation_id: int, batch_texts: list[str]) -> CustomerContext:
     started = time.monotonic()
     conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
@@ -120,6 +127,7 @@ def build_customer_context(conversation_id: int, batch_texts: list[str]) -> Cust
             document_status=status if status == INVALID else UNKNOWN, masked_document=""
         )
     context = CustomerContext(document_status=status, masked_document=mask_document(document))
+    _release_connection()
     try:
         result = lookup.lookup_points(document)
     except Exception:  # the lookup is built not to raise; a bug there must not cost the reply

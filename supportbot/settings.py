@@ -70,11 +70,13 @@ TEMPLATES = [
 
 # Database: PostgreSQL in production, a SQLite file under var/ otherwise.
 _database_url = env_str("DATABASE_URL")
+# PostgreSQL connections each process keeps at most (web or worker).
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 20, minimum=1, maximum=1000)
 if _database_url:
     try:
         # conn_max_age=0: under ASGI each request runs in a fresh thread, and a persistent
-        # connection per thread exhausted PostgreSQL (85 idle ones after 200 webhooks). Worker
-        # threads are a fixed pool and keep theirs anyway.
+        # connection per thread exhausted PostgreSQL (85 idle ones after 200 webhooks); the
+        # pool below reuses connections instead.
         DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
     except Exception:
         # The URL may hold a password: say what is wanted, never echo the value.
@@ -85,7 +87,14 @@ if _database_url:
         raise ImproperlyConfigured(
             "DATABASE_URL must name a database, e.g. postgresql://user@host/db"
         )
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI every request and worker unit of work runs on some thread: a pool hands them
+        # open connections (a new one costs a few ms) and bounds how many each process holds.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_SIZE,
+            "timeout": 30,
+        }
 else:
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES = {

@@ -27,6 +27,7 @@ ALL_VARIABLES = [
     "OUTAGE_API_TOKEN",
     "WORKER_MAX_TURNS",
     "WORKER_THREADS",
+    "DATABASE_POOL_SIZE",
     "LOG_LEVEL",
     "DJANGO_TIME_ZONE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
@@ -64,6 +65,8 @@ def test_it_uses_redis_and_postgresql_when_configured(monkeypatch):
         "supportbot",
         "db.internal",
     )
+    assert database["CONN_MAX_AGE"] == 0
+    assert database["OPTIONS"]["pool"]["max_size"] == 20
     assert loaded["CACHES"]["default"]["LOCATION"] == "redis://cache.internal:6379/2"
     assert "CONNECTION_POOL_KWARGS" not in loaded["CACHES"]["default"]["OPTIONS"]
     layer = loaded["CHANNEL_LAYERS"]["default"]
@@ -103,6 +106,7 @@ def test_it_reads_allowed_hosts_as_a_list(monkeypatch):
         ("CRM_BASE_URL", "ftp://crm.isp.example"),
         ("WORKER_MAX_TURNS", "0"),
         ("WORKER_THREADS", "many"),
+        ("DATABASE_POOL_SIZE", "0"),
         ("LOG_LEVEL", "LOUD"),
         ("DJANGO_TIME_ZONE", "Mars/Olympus"),
     ],
@@ -121,3 +125,10 @@ def test_it_keeps_secrets_out_of_error_messages(monkeypatch):
     with pytest.raises(ImproperlyConfigured) as raised:
         load_settings(monkeypatch, DATABASE_URL="mysqlx://app:hunter2@db.internal/app")
     assert "hunter2" not in str(raised.value)
+
+
+def test_it_sizes_the_postgresql_pool_from_the_environment(monkeypatch):
+    loaded = load_settings(
+        monkeypatch, DATABASE_URL="postgresql://app@db.internal/supportbot", DATABASE_POOL_SIZE="8"
+    )
+    assert loaded["DATABASES"]["default"]["OPTIONS"]["pool"]["max_size"] == 8

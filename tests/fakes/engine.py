@@ -30,18 +30,13 @@ _numbers = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def short_lived_connections(monkeypatch):
-    """Worker threads close their database connection after each unit of work in these tests.
-
-    In production a pool thread keeps its PostgreSQL connection up to CONN_MAX_AGE; here the
-    pool dies with each test's event loop and idle connections would block the test database
-    from being dropped. (Import this fixture into a test module to use it.)
+    """Worker threads close their database connection after each unit of work in these tests:
+    idle connections kept by threads that die with each test's event loop would block the test
+    database from being dropped. (Import this fixture into a test module to use it.)
     """
     from django.conf import settings
 
-    from conversations import claims
-
     monkeypatch.setitem(settings.DATABASES["default"], "CONN_MAX_AGE", 0)
-    monkeypatch.setattr(claims, "THREAD_CONNECTION_MAX_AGE_S", 0)
 
 
 # Scaled 1:100 from the real defaults (2 s quiet, 8 s max wait); lock TTL stays in whole seconds.
