@@ -17,8 +17,8 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db import close_old_connections, connection, connections, transaction
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, Turn
@@ -106,6 +106,14 @@ class Peek:
         return self.conversation.handler if self.conversation else None
 
 
+# Built once: resolving the filtered aggregates is most of peek's CPU. Never evaluated itself;
+# each peek filters a clone of it.
+_PEEK = Conversation.objects.select_related("customer").annotate(
+    oldest_pending=Min("messages__created_at", filter=_PENDING_HERE),
+    newest_pending=Max("messages__created_at", filter=_PENDING_HERE),
+)
+
+
 def peek(conversation_id: int) -> Peek:
     """The conversation (with its customer) and the arrival span of its pending messages, in
     one query.
@@ -113,15 +121,8 @@ def peek(conversation_id: int) -> Peek:
     While a person handles it the pending messages are marked skipped here: stored and shown,
     never answered by the bot.
     """
-    conversation = (
-        Conversation.objects.select_related("customer")
-        .annotate(
-            oldest_pending=Min("messages__created_at", filter=_PENDING_HERE),
-            newest_pending=Max("messages__created_at", filter=_PENDING_HERE),
-        )
-        .filter(pk=conversation_id)
-        .first()
-    )
+    # filter(pk=...) matches at most one row: no ORDER BY/LIMIT needed (unlike first()).
+    conversation = next(iter(_PEEK.filter(pk=conversation_id)), None)
     if conversation is None:
         return Peek(None)
     if conversation.oldest_pending is None:
@@ -132,8 +133,34 @@ def peek(conversation_id: int) -> Peek:
     return Peek(conversation, conversation.oldest_pending, conversation.newest_pending)
 
 
+# The hot queries of every turn (the claim, the checks after the reply and after settling or
+# releasing, the history below) in plain SQL: building and compiling them through the ORM costs
+# several times the query itself. Every value is a query parameter; the table names are the
+# models' own (checked right below).
+_HAS_PENDING_SQL = (
+    "SELECT 1 FROM conversations_message"
+    " WHERE conversation_id = %s AND direction = %s AND state = %s LIMIT 1"
+)
+_AFTER_REPLY_SQL = (
+    "SELECT c.handler,"
+    " (SELECT COUNT(*) FROM conversations_message m"
+    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s),"
+    " (SELECT COUNT(*) FROM conversations_message m"
+    "  WHERE m.conversation_id = c.id AND m.turn_id = %s AND m.state = %s)"
+    " FROM conversations_conversation c WHERE c.id = %s"
+)
+_PENDING_SQL = (
+    "SELECT * FROM conversations_message"
+    " WHERE conversation_id = %s AND direction = %s AND state = %s ORDER BY created_at, id"
+)
+assert Message._meta.db_table == "conversations_message"
+assert Conversation._meta.db_table == "conversations_conversation"
+
+
 def has_pending(conversation_id: int) -> bool:
-    return _pending(conversation_id).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(_HAS_PENDING_SQL, [conversation_id, IN.value, PENDING.value])
+        return cursor.fetchone() is not None
 
 
 def claim_pending(turn: Turn) -> list[Message]:
@@ -144,7 +171,9 @@ def claim_pending(turn: Turn) -> list[Message]:
     """
     now = timezone.now()
     with transaction.atomic(savepoint=False):
-        batch = list(_pending(turn.conversation_id).order_by("created_at", "id"))
+        batch = list(
+            Message.objects.raw(_PENDING_SQL, [turn.conversation_id, IN.value, PENDING.value])
+        )
         if not batch:
             return []
         claimed = Message.objects.filter(id__in=[m.pk for m in batch], state=PENDING).update(
@@ -195,18 +224,14 @@ class AfterReply:
 
 def after_reply(turn: Turn, batch_size: int) -> AfterReply:
     """What changed while the reply was prepared, in one query."""
-    row = (
-        Conversation.objects.filter(pk=turn.conversation_id)
-        .annotate(
-            pending=Count("messages", filter=_PENDING_HERE),
-            claimed=Count("messages", filter=Q(messages__turn=turn, messages__state=PROCESSING)),
-        )
-        .values("handler", "pending", "claimed")
-        .first()
-    )
+    params = [IN.value, PENDING.value, turn.pk, PROCESSING.value, turn.conversation_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_AFTER_REPLY_SQL, params)
+        row = cursor.fetchone()
     if row is None:
         return AfterReply(False, False, None)
-    return AfterReply(row["pending"] > 0, row["claimed"] == batch_size, row["handler"])
+    handler, pending, claimed = row
+    return AfterReply(pending > 0, claimed == batch_size, handler)
 
 
 def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
@@ -215,21 +240,42 @@ def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
     )
 
 
+# history()'s query, written out for the same reason as the checks above (the ORM's own SQL for
+# the filter chain it replaces, including the IS NOT NULL that keeps rows without a turn).
+_HISTORY_SQL = (
+    "SELECT * FROM conversations_message"
+    " WHERE conversation_id = %s{not_batch}"
+    " AND NOT (direction = %s AND state IN (%s, %s))"
+    " AND NOT (direction = %s AND turn_id = %s AND turn_id IS NOT NULL)"
+    " AND NOT (direction = %s AND delivery_status = %s)"
+    " ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+
+
 def history(conversation_id: int, turn: Turn, batch_ids: list[int], window: int) -> list[Message]:
     """The last `window` messages before this batch: settled inbound ones and what we sent.
 
     Leaves out the batch itself, other turns' in-flight messages, this turn's own notices and
     messages that never reached the customer.
     """
-    rows = (
-        Message.objects.filter(conversation_id=conversation_id)
-        .exclude(id__in=batch_ids)
-        .exclude(direction=IN, state__in=[PENDING, PROCESSING])
-        .exclude(direction=OUT, turn=turn)
-        .exclude(direction=OUT, delivery_status=Message.Delivery.FAILED)
-        .order_by("-created_at", "-id")[:window]
-    )
-    return list(reversed(rows))
+    if window <= 0:
+        return []
+    batch_ids = [int(pk) for pk in batch_ids]
+    not_batch = f" AND NOT (id IN ({', '.join(['%s'] * len(batch_ids))}))" if batch_ids else ""
+    params = [
+        conversation_id,
+        *batch_ids,
+        IN.value,
+        PENDING.value,
+        PROCESSING.value,
+        OUT.value,
+        turn.pk,
+        OUT.value,
+        Message.Delivery.FAILED.value,
+        window,
+    ]
+    rows = Message.objects.raw(_HISTORY_SQL.format(not_batch=not_batch), params)
+    return list(reversed(list(rows)))
 
 
 def hand_to_human(conversation_id: int, reason: str) -> None:
@@ -254,10 +300,11 @@ def settle(
     handoff: str = "",
     started: float | None = None,
     **fields,
-) -> Peek:
+) -> Peek | None:
     """End a turn in one commit: the batch's state, a handoff to a person, the turn record.
 
-    Returns a fresh peek at the conversation, the loop's next look for pending messages.
+    Returns a fresh peek at the conversation, the loop's next look for pending messages, or None
+    when nothing is pending (the usual case: a cheap check spares the full peek's query).
     """
     with transaction.atomic():
         if handoff:
@@ -265,4 +312,6 @@ def settle(
         if batch_state:
             finish_batch(turn, batch_state, reason)
         finish_turn(turn, started=started, **fields)
+    if not has_pending(turn.conversation_id):
+        return None
     return peek(turn.conversation_id)
