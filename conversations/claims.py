@@ -153,6 +153,15 @@ _PENDING_SQL = (
     "SELECT * FROM conversations_message"
     " WHERE conversation_id = %s AND direction = %s AND state = %s ORDER BY created_at, id"
 )
+# Conditional: only messages still pending are claimed, only ones still ours are settled.
+_CLAIM_SQL = (
+    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = %s, updated_at = %s"
+    " WHERE state = %s AND id IN ({ids})"
+)
+_FINISH_BATCH_SQL = (
+    "UPDATE conversations_message SET state = %s, failure_reason = %s, updated_at = %s"
+    " WHERE turn_id = %s AND state = %s"
+)
 assert Message._meta.db_table == "conversations_message"
 assert Conversation._meta.db_table == "conversations_conversation"
 
@@ -176,12 +185,19 @@ def claim_pending(turn: Turn) -> list[Message]:
         )
         if not batch:
             return []
-        claimed = Message.objects.filter(id__in=[m.pk for m in batch], state=PENDING).update(
-            state=PROCESSING, claimed_at=now, turn=turn, updated_at=now
-        )
+        ids = [m.pk for m in batch]
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL.format(ids=", ".join(["%s"] * len(ids))),
+                [PROCESSING.value, stamp, turn.pk, stamp, PENDING.value, *ids],
+            )
+            claimed = cursor.rowcount
     if claimed != len(batch):  # someone moved one meanwhile: read back what is really ours
         batch = list(
-            Message.objects.filter(id__in=[m.pk for m in batch], turn=turn, state=PROCESSING)
+            Message.objects.filter(id__in=ids, turn=turn, state=PROCESSING).order_by(
+                "created_at", "id"
+            )
         )
     for message in batch:
         message.state, message.claimed_at, message.turn, message.updated_at = (
@@ -235,9 +251,12 @@ def after_reply(turn: Turn, batch_size: int) -> AfterReply:
 
 
 def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
-    return Message.objects.filter(turn=turn, state=PROCESSING).update(
-        state=state, failure_reason=reason[:255], updated_at=timezone.now()
-    )
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_BATCH_SQL, [str(state), reason[:255], stamp, turn.pk, PROCESSING.value]
+        )
+        return cursor.rowcount
 
 
 # history()'s query, written out for the same reason as the checks above (the ORM's own SQL for
