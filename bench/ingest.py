@@ -81,6 +81,12 @@ class Result:
     latencies: list[float]
     errors: int
     server_cpu: float = 0.0  # seconds of the server process's CPU during the run
+    client_cpu: float = 0.0  # seconds of this (client) process's CPU during the run
+
+    @property
+    def client_cpu_ms_per_request(self) -> float:
+        # The client shares the machine's CPUs with the server: its cost is part of the latency.
+        return self.client_cpu / max(1, len(self.latencies) + self.errors) * 1000
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -133,13 +139,15 @@ def run(
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     cpu_before = cpu_seconds(pid)
+    client_before = time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return Result(name, elapsed, latencies, errors, cpu_seconds(pid) - cpu_before)
+    client_cpu = time.process_time() - client_before
+    return Result(name, elapsed, latencies, errors, cpu_seconds(pid) - cpu_before, client_cpu)
 
 
 def ingest_requests(args, secret: bytes) -> list:
@@ -163,6 +171,7 @@ def line(result: Result) -> str:
         f"p95 {result.percentile(95):6.1f} ms   p99 {result.percentile(99):6.1f} ms   "
         f"errors {result.errors}"
         + (f"   server CPU {result.cpu_ms_per_request:.2f} ms/req" if result.server_cpu else "")
+        + f"   client CPU {result.client_cpu_ms_per_request:.2f} ms/req"
     )
 
 
@@ -206,6 +215,7 @@ def main() -> int:
             ("p95 ms", lambda r: r.percentile(95)),
             ("p99 ms", lambda r: r.percentile(99)),
             ("server CPU ms/req", lambda r: r.cpu_ms_per_request),
+            ("client CPU ms/req", lambda r: r.client_cpu_ms_per_request),
         ]:
             print(f"  {label:20} {median(ingests, key):10.1f} {median(floors, key):10.1f}")
         ratio = median(ingests, lambda r: r.rps) / median(floors, lambda r: r.rps)
