@@ -1,13 +1,11 @@
 """Channel names and event payloads: plain JSON dicts carrying ids, never model instances."""
 
 import logging
-import time
 from typing import TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
-from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 from redis.exceptions import RedisError
 
@@ -29,46 +27,10 @@ def wake_event(conversation_id: int) -> WakeEvent:
     return {"type": WAKE_EVENT, "conversation_id": int(conversation_id)}
 
 
-# channels-redis's send() is four round trips (ZREMRANGEBYSCORE, ZCOUNT, ZADD, EXPIRE), paid for
-# every stored message; this script does the same on the same sorted set in one, atomically.
-_REDIS_SEND = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    return 0
-end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
-
-
-async def _send(layer, channel: str, message: dict) -> None:
-    """layer.send(channel, message), in one Redis round trip on channels-redis (whose receive()
-    reads it: same key, serializer, capacity and expiry). Raises ChannelFull like send()."""
-    # One Redis server (our settings): several would be used round robin by send(); leave it that.
-    if type(layer) is not RedisChannelLayer or layer.ring_size != 1 or "!" in channel:
-        await layer.send(channel, message)
-        return
-    now = time.time()
-    expiry = int(layer.expiry)
-    added = await layer.connection(0).eval(
-        _REDIS_SEND,
-        1,
-        layer.prefix + channel,
-        int(now) - expiry,
-        layer.get_capacity(channel),
-        now,
-        layer.serialize(message),
-        expiry,
-    )
-    if not added:
-        raise ChannelFull()
-
-
 async def asend_wake(conversation_id: int) -> bool:
     """Wake the worker for a conversation. Best effort: returns False when the wake was lost."""
     try:
-        await _send(get_channel_layer(), INBOUND_CHANNEL, wake_event(conversation_id))
+        await get_channel_layer().send(INBOUND_CHANNEL, wake_event(conversation_id))
     except SEND_ERRORS as exc:
         logger.warning(
             "wake for conversation %s not sent (%s); the sweeper will pick it up",

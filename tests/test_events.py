@@ -1,61 +1,64 @@
-import uuid
-
 import pytest
 from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer
+from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conversations import events
-
-
-def redis_layer(url: str, **config) -> RedisChannelLayer:
-    # A prefix of its own: nothing else's channels are touched, and a run starts empty.
-    return RedisChannelLayer(
-        hosts=[url], prefix=f"supportbot-test-events-{uuid.uuid4().hex}", **config
-    )
 
 
 def test_it_builds_a_json_wake_event():
     assert events.wake_event("7") == {"type": "conversation.wake", "conversation_id": 7}
 
 
-async def test_it_sends_through_the_layer_when_it_is_not_redis():
-    layer = InMemoryChannelLayer()
-    await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(3))
-    assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(3)
+async def test_it_wakes_the_inbound_channel():
+    assert await events.asend_wake(3) is True
+    assert await get_channel_layer().receive(events.INBOUND_CHANNEL) == events.wake_event(3)
+
+
+@pytest.mark.parametrize("error", [ChannelFull(), RedisConnectionError("down"), OSError("reset")])
+async def test_it_reports_a_lost_wake_without_raising(monkeypatch, caplog, error):
+    async def fail(channel, message):
+        raise error
+
+    monkeypatch.setattr(get_channel_layer(), "send", fail)
+    assert await events.asend_wake(5) is False
+    assert "sweeper will pick it up" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_wakes_only_after_the_transaction_commits(monkeypatch):
+    woken = []
+    monkeypatch.setattr(events, "send_wake", woken.append)
+    with transaction.atomic():
+        events.wake_on_commit(9)
+        assert woken == []
+    assert woken == [9]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_never_wakes_for_a_rolled_back_transaction(monkeypatch):
+    woken = []
+    monkeypatch.setattr(events, "send_wake", woken.append)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.wake_on_commit(9)
+        raise RuntimeError("store failed")
+    assert woken == []
+
+
+def test_it_names_a_simulator_group_per_customer():
+    assert events.simulator_group("5511987654321") == "supportbot-simulator-5511987654321"
 
 
 @pytest.mark.live
-async def test_it_puts_a_wake_where_channels_redis_receive_reads_it_in_order(live_redis_url):
-    layer = redis_layer(live_redis_url)
+async def test_it_wakes_through_the_configured_redis_layer(live_redis_url):
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer)
     try:
-        for conversation_id in (1, 2):
-            await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(conversation_id))
-        assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(1)
-        assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(2)
-    finally:
-        await layer.flush()
-
-
-@pytest.mark.live
-async def test_it_raises_channel_full_at_the_layers_capacity(live_redis_url):
-    layer = redis_layer(live_redis_url, capacity=2)
-    try:
-        await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(1))
-        await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(2))
-        with pytest.raises(ChannelFull):
-            await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(3))
-        assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(1)
-    finally:
-        await layer.flush()
-
-
-@pytest.mark.live
-async def test_it_sets_the_layers_expiry_on_the_channel(live_redis_url):
-    layer = redis_layer(live_redis_url, expiry=30)
-    try:
-        await events._send(layer, events.INBOUND_CHANNEL, events.wake_event(1))
-        ttl = await layer.connection(0).ttl(layer.prefix + events.INBOUND_CHANNEL)
-        assert 0 < ttl <= 30
+        assert await events.asend_wake(11) is True
+        assert await events.asend_wake(12) is True
+        assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(11)
+        assert await layer.receive(events.INBOUND_CHANNEL) == events.wake_event(12)
     finally:
         await layer.flush()
