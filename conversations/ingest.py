@@ -7,10 +7,9 @@ woken, and the unique wamid makes every redelivery a no-op.
 import logging
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from conversations import events
@@ -58,8 +57,8 @@ def _store(item: InboundMessage) -> Message:
     now = timezone.now()
     sent_at = item.sent_at or now
     customer_id = _upsert_customer(item, now)
-    conversation_id = _open_conversation_id(customer_id, sent_at)
-    return Message.objects.create(
+    conversation_id = _open_conversation_id(customer_id)
+    message = Message.objects.create(
         conversation_id=conversation_id,
         direction=Message.Direction.INBOUND,
         provider_id=item.wamid,
@@ -69,6 +68,12 @@ def _store(item: InboundMessage) -> Message:
         state=Message.State.PENDING,
         sent_at=sent_at,
     )
+    # Redeliveries can come late: the 24 h reply window starts at the newest message.
+    Conversation.objects.filter(pk=conversation_id).update(
+        last_inbound_at=Greatest(Coalesce(F("last_inbound_at"), sent_at), sent_at),
+        updated_at=now,
+    )
+    return message
 
 
 def _upsert_customer(item: InboundMessage, now) -> int:
@@ -89,50 +94,20 @@ def _upsert_customer(item: InboundMessage, now) -> int:
     return customer.pk
 
 
-def _open_conversation_id(customer_id: int, sent_at=None) -> int:
-    """The customer's open conversation, opened now if there is none. With `sent_at`, its
-    last_inbound_at also moves forward to it (never backwards: redeliveries can come late and the
-    24 h reply window starts at the newest message)."""
-    conversation_id = _find_open_conversation(customer_id, sent_at)
-    if conversation_id is not None:
+def _open_conversation_id(customer_id: int) -> int:
+    """The customer's open conversation, opened now if there is none."""
+    open_ = Conversation.objects.filter(customer_id=customer_id, status=Conversation.Status.OPEN)
+    # Only the id: this runs for every message, so no model instance and no ORDER BY.
+    for conversation_id in open_.values_list("pk", flat=True)[:1]:
         return conversation_id
     try:
         with transaction.atomic():
-            return Conversation.objects.create(customer_id=customer_id, last_inbound_at=sent_at).pk
+            return Conversation.objects.create(customer_id=customer_id).pk
     except IntegrityError:
         # one_open_conversation_per_customer: someone else opened it first.
-        conversation_id = Conversation.objects.values_list("pk", flat=True).get(
+        return Conversation.objects.values_list("pk", flat=True).get(
             customer_id=customer_id, status=Conversation.Status.OPEN
         )
-        if sent_at is not None:
-            Conversation.objects.filter(pk=conversation_id).update(**_inbound_at(sent_at))
-        return conversation_id
-
-
-def _inbound_at(sent_at) -> dict:
-    return {
-        "last_inbound_at": Greatest(Coalesce(F("last_inbound_at"), sent_at), sent_at),
-        "updated_at": timezone.now(),
-    }
-
-
-def _find_open_conversation(customer_id: int, sent_at) -> int | None:
-    open_ = Conversation.objects.filter(customer_id=customer_id, status=Conversation.Status.OPEN)
-    if sent_at is None:
-        # Only the id: no model instance and no ORDER BY.
-        return next(iter(open_.values_list("pk", flat=True)[:1]), None)
-    # This runs for every message: one UPDATE .. RETURNING instead of a SELECT and an UPDATE.
-    # QuerySet.update() cannot return the id, so compile the same UPDATE (the ORM adapts the
-    # values and spells Greatest for each backend) and add RETURNING (PostgreSQL and SQLite).
-    query = open_.query.chain(UpdateQuery)
-    query.add_update_values(_inbound_at(sent_at))
-    db = router.db_for_write(Conversation)
-    sql, params = query.get_compiler(db).as_sql()
-    pk = connections[db].ops.quote_name(Conversation._meta.pk.column)
-    with connections[db].cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {pk}", params)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 def apply_status(status: StatusUpdate) -> bool:
