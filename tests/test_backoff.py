@@ -2,21 +2,7 @@ import itertools
 import logging
 
 from conversations.backoff import backoff_delays, wait_with_backoff
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
+from tests.fakes.clock import FakeTime
 
 
 def succeed_on(n: int):

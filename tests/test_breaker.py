@@ -1,12 +1,12 @@
 import logging
 import time
 
-import fakeredis
 import pytest
 from django.test import override_settings
 
 from crm_gateway import redis_health
 from crm_gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from tests.fakes.caches import DOWN_CACHES
 
 
 @pytest.fixture(autouse=True)
@@ -15,22 +15,6 @@ def _redis_health():
     redis_health.reset()
     yield
     redis_health.reset()
-
-
-DOWN_CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://down:6379/0",
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-            "CONNECTION_POOL_KWARGS": {
-                "connection_class": fakeredis.FakeRedisConnection,
-                "connected": False,
-            },
-        },
-    }
-}
 
 
 def test_it_opens_after_the_threshold_of_failures_in_a_row(caplog):

@@ -1,6 +1,5 @@
 import time
 
-import fakeredis
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
@@ -17,6 +16,7 @@ from crm_gateway.context import (
     notice_text,
 )
 from crm_gateway.outages import open_outage
+from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
 
@@ -31,18 +31,6 @@ def _redis_health():
 pytestmark = pytest.mark.django_db
 
 CPF = "52998224725"
-DOWN_CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://down:6379/0",
-        "OPTIONS": {
-            "CONNECTION_POOL_KWARGS": {
-                "connection_class": fakeredis.FakeRedisConnection,
-                "connected": False,
-            },
-        },
-    }
-}
 TEMPLATE = "Aviso: falha na sua região. {message}"
 
 

@@ -1,12 +1,12 @@
 from io import StringIO
 
-import fakeredis
 import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from crm_gateway import keys, lookup, redis_health
+from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
 
@@ -19,18 +19,6 @@ def _redis_health():
 
 
 CPF = "52998224725"
-DOWN_CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": "redis://down:6379/0",
-        "OPTIONS": {
-            "CONNECTION_POOL_KWARGS": {
-                "connection_class": fakeredis.FakeRedisConnection,
-                "connected": False,
-            },
-        },
-    }
-}
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from redis.retry import Retry
 
 from conversations import keys, locks
 from conversations.locks import ConversationLock, LockKeeper, LockUnavailable, renewed
+from tests.fakes.clock import FakeTime
 
 
 @pytest.fixture(
@@ -31,19 +32,6 @@ def backend(request):
 
 def raw_token(lock: ConversationLock):
     return get_redis_connection("default").get(cache.make_key(lock.key))
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
 
 
 def test_it_builds_the_key_under_the_conversations_prefix():

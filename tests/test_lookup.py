@@ -6,7 +6,6 @@ import subprocess
 import threading
 import time
 
-import fakeredis
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -16,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from crm_gateway import keys, lookup, redis_health
 from crm_gateway.lookup import EMPTY, ERROR, FOUND, UNKNOWN, lookup_points
 from tests.conftest import IN_CI
+from tests.fakes.caches import DOWN_CACHES, redis_caches
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
 
@@ -42,30 +42,6 @@ def runtime(monkeypatch):
         backoff_base_ms=10,
         backoff_cap_ms=50,
     )
-
-
-def redis_caches(location: str, **pool_kwargs) -> dict:
-    options = {
-        "CLIENT_CLASS": "django_redis.client.DefaultClient",
-        "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-        "SOCKET_CONNECT_TIMEOUT": 0.5,
-        "SOCKET_TIMEOUT": 0.5,
-    }
-    if pool_kwargs:
-        options["CONNECTION_POOL_KWARGS"] = pool_kwargs
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": location,
-            "KEY_PREFIX": "supportbot",
-            "OPTIONS": options,
-        }
-    }
-
-
-DOWN_CACHES = redis_caches(
-    "redis://down:6379/0", connection_class=fakeredis.FakeRedisConnection, connected=False
-)
 
 
 def test_it_calls_the_crm_on_a_miss_and_not_on_a_hit():
