@@ -9,6 +9,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from conversations.events import INBOUND_CHANNEL  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
@@ -17,7 +18,10 @@ from conversations.worker import InboundWorker  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        # Only pages served from our own hosts may open a socket (DJANGO_ALLOWED_HOSTS).
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
         "channel": ChannelNameRouter({INBOUND_CHANNEL: InboundWorker.as_asgi()}),
     }
 )

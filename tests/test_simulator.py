@@ -13,9 +13,9 @@ from supportbot.asgi import application
 NUMBER = "5511987650001"
 
 
-def socket(path: str) -> WebsocketCommunicator:
+def socket(path: str, origin: str = "http://127.0.0.1:8000") -> WebsocketCommunicator:
     """A client of the full ASGI application (routing, auth middleware, consumer)."""
-    return WebsocketCommunicator(application, path)
+    return WebsocketCommunicator(application, path, headers=[(b"origin", origin.encode())])
 
 
 @pytest.fixture
@@ -208,6 +208,16 @@ async def test_the_socket_is_refused_when_debug_is_off(settings):
 @pytest.mark.django_db(transaction=True)
 async def test_the_socket_is_refused_for_a_non_number(debug):
     communicator = socket("/ws/simulator/not-a-number/")
+    try:
+        connected, _ = await communicator.connect()
+        assert not connected
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_socket_is_refused_to_a_page_from_another_site(debug):
+    communicator = socket(f"/ws/simulator/{NUMBER}/", origin="https://evil.example")
     try:
         connected, _ = await communicator.connect()
         assert not connected
