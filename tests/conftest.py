@@ -51,6 +51,17 @@ def _clean_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _redis_health():
+    """A test that breaks Redis must not make the next one skip it (crm_gateway backs off from
+    a failing Redis for a few seconds)."""
+    from crm_gateway import redis_health
+
+    redis_health.reset()
+    yield
+    redis_health.reset()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Embedded-mode tests use a SQLite file (WAL, busy timeout, as `make run` does), not Django's

@@ -3,18 +3,9 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from conversations.models import Customer
-from crm_gateway import keys, lookup, redis_health
+from crm_gateway import keys, lookup
 from crm_gateway.actions import refresh_crm_data
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
-
-
-@pytest.fixture(autouse=True)
-def _redis_health():
-    """A test that breaks Redis must not make the next one skip it."""
-    redis_health.reset()
-    yield
-    redis_health.reset()
-
 
 pytestmark = pytest.mark.django_db
 

@@ -9,14 +9,6 @@ from crm_gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from tests.fakes.caches import DOWN_CACHES
 
 
-@pytest.fixture(autouse=True)
-def _redis_health():
-    """A test that breaks Redis must not make the next one skip it."""
-    redis_health.reset()
-    yield
-    redis_health.reset()
-
-
 def test_it_opens_after_the_threshold_of_failures_in_a_row(caplog):
     breaker = CircuitBreaker(threshold=3, cooldown_s=60)
     with caplog.at_level(logging.WARNING, logger="crm_gateway.breaker"):

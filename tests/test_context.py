@@ -7,7 +7,7 @@ from django.test import override_settings
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message, RuntimeSettings
 from conversations.runtime import reset_runtime_cache
-from crm_gateway import keys, redis_health
+from crm_gateway import keys
 from crm_gateway.context import (
     DEFAULT_NOTICE_TEMPLATE,
     CustomerContext,
@@ -18,15 +18,6 @@ from crm_gateway.context import (
 from crm_gateway.outages import open_outage
 from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
-
-
-@pytest.fixture(autouse=True)
-def _redis_health():
-    """A test that breaks Redis must not make the next one skip it."""
-    redis_health.reset()
-    yield
-    redis_health.reset()
-
 
 pytestmark = pytest.mark.django_db
 

@@ -5,18 +5,9 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from crm_gateway import keys, lookup, redis_health
+from crm_gateway import keys, lookup
 from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
-
-
-@pytest.fixture(autouse=True)
-def _redis_health():
-    """A test that breaks Redis must not make the next one skip it."""
-    redis_health.reset()
-    yield
-    redis_health.reset()
-
 
 CPF = "52998224725"
 

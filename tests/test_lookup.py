@@ -18,15 +18,6 @@ from tests.conftest import IN_CI
 from tests.fakes.caches import DOWN_CACHES, redis_caches
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
-
-@pytest.fixture(autouse=True)
-def _redis_health():
-    """A test that breaks Redis must not make the next one skip it."""
-    redis_health.reset()
-    yield
-    redis_health.reset()
-
-
 CPF = "52998224725"
 
 
