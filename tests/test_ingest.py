@@ -61,6 +61,15 @@ def test_it_stores_a_pending_message_for_a_new_customer():
     assert message.conversation.last_inbound_at == T0
 
 
+def test_it_returns_the_message_exactly_as_stored_with_the_model_defaults():
+    returned = store_inbound(item(raw={"id": "wamid.A"}))
+    stored = Message.objects.get()
+    for field in Message._meta.concrete_fields:
+        assert getattr(returned, field.attname) == getattr(stored, field.attname), field.name
+    assert (stored.kind, stored.delivery_status, stored.delivery_errors) == ("", "", [])
+    assert (stored.claimed_at, stored.turn_id, stored.failure_reason) == (None, None, "")
+
+
 def test_it_stores_a_duplicate_wamid_once_and_changes_nothing():
     first = store_inbound(item(profile_name="Maria", from_number=SENDER))
     customer_before = Customer.objects.get()
@@ -80,10 +89,11 @@ def test_it_stores_a_duplicate_wamid_once_and_changes_nothing():
 
 
 def test_it_reraises_integrity_errors_that_are_not_a_duplicate_and_rolls_back(monkeypatch):
-    def violate_something_else(**kwargs):
+    def violate_something_else(customer_id):
         raise IntegrityError("another constraint")
 
-    monkeypatch.setattr(Message.objects, "create", violate_something_else)
+    # After the customer's upsert, before the message: all of it must roll back.
+    monkeypatch.setattr(ingest, "_open_conversation", violate_something_else)
     with pytest.raises(IntegrityError):
         store_inbound(item(profile_name="Maria"))
     assert not Customer.objects.exists()
@@ -122,13 +132,11 @@ def test_it_stores_pending_also_when_a_human_handles_the_conversation():
     assert store_inbound(item("wamid.2")).state == Message.State.PENDING
 
 
-def test_it_reuses_the_conversation_another_delivery_opened_meanwhile(monkeypatch):
+def test_it_reuses_the_conversation_another_delivery_opened_meanwhile():
     customer = Customer.objects.create(wa_id=SENDER)
+    # Opened by another delivery after our lookup missed it: our insert hits the constraint.
     existing = Conversation.objects.create(customer=customer)
-    real_filter = Conversation.objects.filter
-    # The lookup misses it (opened after we looked); the insert then hits the unique constraint.
-    monkeypatch.setattr(Conversation.objects, "filter", lambda *a, **k: real_filter(pk=-1))
-    assert ingest._open_conversation_id(customer.pk) == existing.pk
+    assert ingest._open_conversation(customer.pk) == existing.pk
 
 
 def test_it_never_moves_last_inbound_at_backwards():
