@@ -82,7 +82,7 @@ def main() -> None:
 
     from django.conf import settings
 
-    from conversations.claims import in_thread
+    from conversations.threads import in_thread
 
     print(f"engine overhead benchmark ({mode}); instant CRM and LLM")
     print(f"{'':34} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")

@@ -26,7 +26,7 @@ TEXTS = ["529.982.247-25", "130", "ainda sem internet", "a luz está vermelha", 
 
 
 async def customer(conversation_id: int, on_message, messages: int, offset_s: float) -> None:
-    from conversations.claims import in_thread
+    from conversations.threads import in_thread
 
     await asyncio.sleep(offset_s)
     for n in range(messages):
@@ -54,9 +54,9 @@ async def run_engine(ids: list[int], messages: int, offsets: list[float]):
 
 async def run_baseline(ids: list[int], messages: int, offsets: list[float]):
     """The old system: a task per message, each waiting for the conversation lock."""
-    from conversations.claims import in_thread
     from conversations.locks import ConversationLock
     from conversations.models import Conversation, Message
+    from conversations.threads import in_thread
     from conversations.whatsapp import send_text
 
     llm, crm = bench.FakeLlm(), bench.FakeCrm(cached=True)
@@ -99,8 +99,8 @@ async def run_baseline(ids: list[int], messages: int, offsets: list[float]):
 
 
 async def wait_settled(ids: list[int], timeout_s: float = 120) -> None:
-    from conversations.claims import in_thread
     from conversations.models import Message
+    from conversations.threads import in_thread
 
     def settled() -> bool:
         return not Message.objects.filter(
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     mode = bench.setup()
-    from conversations.claims import in_thread
+    from conversations.threads import in_thread
 
     random.seed(args.seed)
     offsets = [random.uniform(0, 1.0) for _ in range(args.customers)]

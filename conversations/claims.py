@@ -1,30 +1,21 @@
 """The inbound queue of record: pending -> processing (claimed by a turn) -> answered/failed/skipped.
 
-Plain synchronous ORM functions, each one unit of work that the engine runs in a worker thread
-via `in_thread` (a turn makes about eight such hops). Every state change is a conditional update
-on the expected state, so a claim that someone else moved (the sweeper reset it) is never
-overwritten.
+Plain synchronous functions, each one unit of work that the engine runs in a worker thread
+(conversations.threads). Every state change is a conditional update on the expected state, so
+a claim that someone else moved (the sweeper reset it) is never overwritten.
 """
 
-import functools
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import ParamSpec, TypeVar
+from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import Max, Min, Q
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from conversations.models import Conversation, Message, Turn
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from conversations import rows
+from conversations.models import Conversation, Customer, Message, Turn
+from conversations.threads import in_io_thread, in_thread  # noqa: F401 (their old home)
 
 IN = Message.Direction.INBOUND
 OUT = Message.Direction.OUTBOUND
@@ -33,66 +24,8 @@ PROCESSING = Message.State.PROCESSING
 BOT = Conversation.Handler.BOT
 
 
-def in_thread(fn: Callable[P, R]) -> Callable[P, "R"]:
-    """Run a blocking function on the loop's default executor as one unit of work.
-
-    thread_sensitive=False: turns of different conversations must not queue behind one thread.
-    Before and after, drop the thread's connection as Django does around a request: on
-    PostgreSQL it goes back to the pool (settings.DATABASES), so connections stay bounded by the
-    pool size, not by the number of threads.
-    """
-
-    @functools.wraps(fn)
-    def unit_of_work(*args, **kwargs):
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(unit_of_work, thread_sensitive=False)
-
-
-_io_executor: ThreadPoolExecutor | None = None
-_io_lock = threading.Lock()
-
-
-def _slow_io_executor() -> ThreadPoolExecutor:
-    global _io_executor
-    with _io_lock:
-        if _io_executor is None:
-            _io_executor = ThreadPoolExecutor(
-                settings.WORKER_MAX_TURNS, thread_name_prefix="supportbot-slow-io"
-            )
-        return _io_executor
-
-
-def in_io_thread(fn: Callable[P, R]) -> Callable[P, "R"]:
-    """Run a slow blocking call (the CRM lookup, a Cloud API call) as one unit of work.
-
-    These take seconds, so they get their own pool, sized to WORKER_MAX_TURNS (one per turn in
-    flight): on the short-unit pool a burst of new customers would queue behind WORKER_THREADS
-    CRM calls. They close their database connection when done, so PostgreSQL connections stay
-    bounded by WORKER_THREADS; a reconnect is nothing next to a CRM call.
-    """
-
-    @functools.wraps(fn)
-    def unit_of_work(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connections.close_all()
-
-    return sync_to_async(unit_of_work, thread_sensitive=False, executor=_slow_io_executor())
-
-
 def _pending(conversation_id: int):
     return Message.objects.filter(conversation_id=conversation_id, direction=IN, state=PENDING)
-
-
-_PENDING_HERE = Q(
-    messages__direction=IN, messages__state=PENDING
-)  # a conversation's pending inbound messages, for annotations
 
 
 @dataclass
@@ -106,12 +39,28 @@ class Peek:
         return self.conversation.handler if self.conversation else None
 
 
-# Built once: resolving the filtered aggregates is most of peek's CPU. Never evaluated itself;
-# each peek filters a clone of it.
-_PEEK = Conversation.objects.select_related("customer").annotate(
-    oldest_pending=Min("messages__created_at", filter=_PENDING_HERE),
-    newest_pending=Max("messages__created_at", filter=_PENDING_HERE),
+# peek()'s query in plain SQL: through the ORM (select_related and two filtered aggregates) it
+# cost ~0.8 ms of CPU to build, several times the query. Only what a turn reads is loaded:
+# the rest of the conversation and customer rows stays deferred (Django loads a deferred field
+# when it is first read, as after .only()).
+_PEEK_SQL = (
+    "SELECT c.handler, c.customer_id, cu.wa_id, cu.reply_wa_id,"
+    " (SELECT MIN(m.created_at) FROM conversations_message m"
+    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s),"
+    " (SELECT MAX(m.created_at) FROM conversations_message m"
+    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s)"
+    " FROM conversations_conversation c"
+    " JOIN conversations_customer cu ON cu.id = c.customer_id WHERE c.id = %s"
 )
+assert Customer._meta.db_table == "conversations_customer"
+
+
+def _arrival(value) -> datetime | None:
+    """A MIN/MAX of created_at as the database returns it (SQLite: text in UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def peek(conversation_id: int) -> Peek:
@@ -121,16 +70,26 @@ def peek(conversation_id: int) -> Peek:
     While a person handles it the pending messages are marked skipped here: stored and shown,
     never answered by the bot.
     """
-    # filter(pk=...) matches at most one row: no ORDER BY/LIMIT needed (unlike first()).
-    conversation = next(iter(_PEEK.filter(pk=conversation_id)), None)
-    if conversation is None:
+    params = [IN.value, PENDING.value, IN.value, PENDING.value, conversation_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_PEEK_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
         return Peek(None)
-    if conversation.oldest_pending is None:
+    handler, customer_id, wa_id, reply_wa_id, oldest, newest = row
+    db = connection.alias
+    conversation = Conversation.from_db(
+        db, ["id", "customer_id", "handler"], [conversation_id, customer_id, handler]
+    )
+    conversation.customer = Customer.from_db(
+        db, ["id", "wa_id", "reply_wa_id"], [customer_id, wa_id, reply_wa_id]
+    )
+    if oldest is None:
         return Peek(conversation)
-    if conversation.handler != BOT:
+    if handler != BOT:
         _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
         return Peek(conversation)
-    return Peek(conversation, conversation.oldest_pending, conversation.newest_pending)
+    return Peek(conversation, _arrival(oldest), _arrival(newest))
 
 
 # The hot queries of every turn (the claim, the checks after the reply and after settling or
@@ -149,14 +108,11 @@ _AFTER_REPLY_SQL = (
     "  WHERE m.conversation_id = c.id AND m.turn_id = %s AND m.state = %s)"
     " FROM conversations_conversation c WHERE c.id = %s"
 )
-_PENDING_SQL = (
-    "SELECT * FROM conversations_message"
-    " WHERE conversation_id = %s AND direction = %s AND state = %s ORDER BY created_at, id"
-)
 # Conditional: only messages still pending are claimed, only ones still ours are settled.
+# RETURNING hands back exactly the rows this statement moved (PostgreSQL, SQLite >= 3.35).
 _CLAIM_SQL = (
     "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = %s, updated_at = %s"
-    " WHERE state = %s AND id IN ({ids})"
+    " WHERE conversation_id = %s AND direction = %s AND state = %s RETURNING *"
 )
 _FINISH_BATCH_SQL = (
     "UPDATE conversations_message SET state = %s, failure_reason = %s, updated_at = %s"
@@ -175,37 +131,21 @@ def has_pending(conversation_id: int) -> bool:
 def claim_pending(turn: Turn) -> list[Message]:
     """Claim every pending inbound message of the turn's conversation, in order, for this turn.
 
-    Returns the newly claimed messages, oldest first. Only the lock holder claims, but the
-    update is still conditional: a message that left `pending` meanwhile is not taken.
+    Returns the newly claimed messages, oldest first: one conditional UPDATE, so a message that
+    left `pending` meanwhile is not taken, and the rows it returns are exactly the ones it moved.
     """
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        batch = list(
-            Message.objects.raw(_PENDING_SQL, [turn.conversation_id, IN.value, PENDING.value])
-        )
-        if not batch:
-            return []
-        ids = [m.pk for m in batch]
-        stamp = connection.ops.adapt_datetimefield_value(now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLAIM_SQL.format(ids=", ".join(["%s"] * len(ids))),
-                [PROCESSING.value, stamp, turn.pk, stamp, PENDING.value, *ids],
-            )
-            claimed = cursor.rowcount
-    if claimed != len(batch):  # someone moved one meanwhile: read back what is really ours
-        batch = list(
-            Message.objects.filter(id__in=ids, turn=turn, state=PROCESSING).order_by(
-                "created_at", "id"
-            )
-        )
-    for message in batch:
-        message.state, message.claimed_at, message.turn, message.updated_at = (
-            PROCESSING,
-            now,
-            turn,
-            now,
-        )
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [
+        PROCESSING.value,
+        stamp,
+        turn.pk,
+        stamp,
+        turn.conversation_id,
+        IN.value,
+        PENDING.value,
+    ]
+    batch = list(Message.objects.raw(_CLAIM_SQL, params))
+    batch.sort(key=lambda message: (message.created_at, message.pk))
     return batch
 
 
@@ -219,10 +159,12 @@ class Begun:
 def begin_turn(conversation_id: int, *, lock_wait_ms: int, debounce_wait_ms: int) -> Begun | None:
     """Create the turn and claim its batch (one commit); None when nothing was left to claim."""
     with transaction.atomic():
-        turn = Turn.objects.create(
-            conversation_id=conversation_id,
-            lock_wait_ms=lock_wait_ms,
-            debounce_wait_ms=debounce_wait_ms,
+        turn = rows.insert(
+            Turn(
+                conversation_id=conversation_id,
+                lock_wait_ms=lock_wait_ms,
+                debounce_wait_ms=debounce_wait_ms,
+            )
         )
         batch = claim_pending(turn)
         if not batch:
@@ -303,12 +245,39 @@ def hand_to_human(conversation_id: int, reason: str) -> None:
     )
 
 
-def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
-    """Record the turn's outcome and timings; `started` (monotonic) gives total_ms."""
+def _with_end(fields: dict, started: float | None) -> dict:
     if started is not None:
         fields["total_ms"] = max(0, round((time.monotonic() - started) * 1000))
     fields["finished_at"] = timezone.now()
-    Turn.objects.filter(pk=turn.pk).update(**fields)
+    return fields
+
+
+def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
+    """Record the turn's outcome and timings; `started` (monotonic) gives total_ms."""
+    Turn.objects.filter(pk=turn.pk).update(**_with_end(fields, started))
+
+
+# finish_turn's UPDATE for settle(), which also asks has_pending's question in the same round trip.
+_RECORD_TURN_SQL = (
+    "UPDATE conversations_turn SET {assignments} WHERE id = %s"
+    " RETURNING EXISTS (SELECT 1 FROM conversations_message"
+    " WHERE conversation_id = %s AND direction = %s AND state = %s)"
+)
+assert Turn._meta.db_table == "conversations_turn"
+
+
+def _record_turn(turn: Turn, fields: dict) -> bool:
+    """Write the turn's fields; True when the conversation has pending messages."""
+    model_fields = [Turn._meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in model_fields)
+    values = [f.get_db_prep_value(fields[f.name], connection) for f in model_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_TURN_SQL.format(assignments=assignments),
+            [*values, turn.pk, turn.conversation_id, IN.value, PENDING.value],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def settle(
@@ -322,15 +291,15 @@ def settle(
 ) -> Peek | None:
     """End a turn in one commit: the batch's state, a handoff to a person, the turn record.
 
-    Returns a fresh peek at the conversation, the loop's next look for pending messages, or None
-    when nothing is pending (the usual case: a cheap check spares the full peek's query).
+    The caller may have opened the transaction already (the engine records the sent reply in
+    it): then this joins it, without a savepoint. Returns a fresh peek at the conversation, the
+    loop's next look for pending messages, or None when nothing is pending (the usual case: the
+    turn record's UPDATE answers that, sparing the full peek's query).
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if handoff:
             hand_to_human(turn.conversation_id, handoff)
         if batch_state:
             finish_batch(turn, batch_state, reason)
-        finish_turn(turn, started=started, **fields)
-    if not has_pending(turn.conversation_id):
-        return None
-    return peek(turn.conversation_id)
+        pending = _record_turn(turn, _with_end(fields, started))
+    return peek(turn.conversation_id) if pending else None

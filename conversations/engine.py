@@ -9,16 +9,24 @@ Blocking work (ORM, Redis lock calls, CRM, sender) runs in threads; the event lo
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
 from conversations import claims, events
 from conversations.assistant import AssistantError, AssistantRequest, generate_reply
-from conversations.claims import in_io_thread, in_thread
 from conversations.locks import ConversationLock, LockUnavailable, renewed
 from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
-from conversations.whatsapp import send_text, send_typing_indicator
+from conversations.threads import in_io_thread, in_thread, slow_io_executor
+from conversations.whatsapp import (
+    hand_over,
+    queue_text,
+    record_sent,
+    send_text,
+    send_typing_indicator,
+)
 from crm_gateway.context import CustomerContext, build_customer_context, claim_notice
 
 logger = logging.getLogger(__name__)
@@ -35,13 +43,13 @@ def _ms(since: float) -> int:
 
 async def run_turns(conversation_id: int) -> None:
     """Answer every pending inbound message of the conversation, if no one else is doing it."""
-    lock, acquired, lock_wait_ms, peek = await in_thread(_acquire_and_peek)(conversation_id)
+    lock, acquired, lock_wait_ms, look = await in_thread(_acquire_and_look)(conversation_id)
     if not acquired:
         return  # the holder's loop takes our message
     try:
         async with renewed(lock) as keeper:
-            while peek is not None and not keeper.lost.is_set():
-                peek = await _turn(conversation_id, keeper, lock_wait_ms, peek)
+            while look is not None and not keeper.lost.is_set():
+                look = await _turn(conversation_id, keeper, lock_wait_ms, look)
                 lock_wait_ms = 0
             await before_release(conversation_id)
     finally:
@@ -52,19 +60,60 @@ async def run_turns(conversation_id: int) -> None:
         await events.asend_wake(conversation_id)
 
 
-def _acquire_and_peek(conversation_id: int):
+@dataclass
+class Look:
+    """A look at a conversation with pending messages, and the turn begun on them when the
+    customer was already quiet (begun in the same unit of work: one thread hop fewer)."""
+
+    peek: claims.Peek
+    started: float  # monotonic: when this turn began waiting (for debounce_wait_ms, total_ms)
+    begun: "claims.Begun | None" = None
+
+
+def _acquire_and_look(conversation_id: int):
     # In a thread get_runtime() reloads a stale snapshot before answering (on the event loop it
     # would serve the old one once), so a saved change reaches the very next turn.
-    lock = ConversationLock(conversation_id, ttl_s=get_runtime().lock_ttl_seconds)
+    runtime = get_runtime()
+    lock = ConversationLock(conversation_id, ttl_s=runtime.lock_ttl_seconds)
     started = time.monotonic()
     if not lock.try_acquire():
         return lock, False, 0, None
     waited_ms = _ms(started)
     try:
-        return lock, True, waited_ms, claims.peek(conversation_id)
+        return lock, True, waited_ms, _look(conversation_id, runtime, waited_ms, started)
     except Exception:
         lock.release()
         raise
+
+
+def _look(conversation_id: int, runtime, lock_wait_ms: int, started: float, peek=None):
+    """Peek (unless given) and, if the customer is already quiet, begin the turn.
+
+    None when there is nothing to do: nothing pending, a person handles the conversation, or
+    nothing was left to claim.
+    """
+    if peek is None:
+        peek = claims.peek(conversation_id)
+    wait = _quiet_wait_s(peek, runtime)
+    if wait is None:
+        return None
+    if wait > 0:
+        return Look(peek, started)
+    begun = _begin(conversation_id, lock_wait_ms, _ms(started), runtime, started)
+    return None if begun is None else Look(peek, started, begun)
+
+
+def _quiet_wait_s(peek, runtime) -> float | None:
+    """How long until the customer has been quiet for the window (never past the max wait);
+    None when nothing is pending (or a person handles the conversation). Times come from the
+    database rows, so every worker measures the same window."""
+    if peek.oldest is None:
+        return None
+    now = timezone.now()
+    return min(
+        (peek.newest - now).total_seconds() + runtime.debounce_quiet_ms / 1000,
+        (peek.oldest - now).total_seconds() + runtime.debounce_max_wait_ms / 1000,
+    )
 
 
 def _release_and_check(lock: ConversationLock, conversation_id: int) -> bool:
@@ -76,26 +125,29 @@ async def before_release(conversation_id: int) -> None:
     """Hook between the last pending check and the lock release (tests inject the race here)."""
 
 
-async def _turn(conversation_id: int, keeper, lock_wait_ms: int, peek) -> "claims.Peek | None":
+async def _turn(
+    conversation_id: int, keeper, lock_wait_ms: int, look: "Look | claims.Peek"
+) -> "claims.Peek | None":
     """One turn over the pending messages. Returns the next look at the conversation, or None
     when the loop must stop (nothing pending, lock lost, turn crashed)."""
     runtime = get_runtime()
-    started = time.monotonic()
-    peek = await _debounce(conversation_id, runtime, peek)
-    if peek is None:
+    if isinstance(look, claims.Peek):  # the previous turn's last look: this turn starts now
+        look = await in_thread(_look)(conversation_id, runtime, 0, time.monotonic(), look)
+    while look is not None and look.begun is None:
+        await asyncio.sleep(max(0.0, _quiet_wait_s(look.peek, runtime)))
+        look = await in_thread(_look)(conversation_id, runtime, lock_wait_ms, look.started)
+    if look is None:
         return None
-    begun = await in_thread(_begin)(conversation_id, lock_wait_ms, _ms(started), runtime, started)
-    if begun is None:
-        return None
-    run = TurnRun(peek.conversation, begun, keeper, runtime, started)
-    typing = asyncio.create_task(run.keep_typing())
+    started = look.started
+    run = TurnRun(look.peek.conversation, look.begun, keeper, runtime, started)
+    run.start_typing()
     try:
         outcome, peek = await run.answer()
     except Exception as exc:
         await in_thread(_crashed)(run.turn, len(run.batch), started, exc)
         return None
     finally:
-        typing.cancel()
+        run.stop_typing()
     logger.info(
         "conversation %s: turn %s %s (batch %d, superseded %d, crm %d ms, llm %d ms, total %d ms)",
         conversation_id,
@@ -137,25 +189,25 @@ async def _debounce(conversation_id: int, runtime, peek=None) -> "claims.Peek | 
     """Wait until the customer has been quiet for the window, never past the max wait.
 
     Returns the last look at the conversation, or None when nothing is pending (or a person
-    handles the conversation). Times come from the database rows, so every worker measures the
-    same window.
+    handles the conversation).
     """
-    quiet = runtime.debounce_quiet_ms / 1000
-    max_wait = runtime.debounce_max_wait_ms / 1000
     while True:
         if peek is None:
             peek = await in_thread(claims.peek)(conversation_id)
-        if peek.oldest is None:
+        wait = _quiet_wait_s(peek, runtime)
+        if wait is None:
             return None
-        now = timezone.now()
-        wait = min(
-            (peek.newest - now).total_seconds() + quiet,
-            (peek.oldest - now).total_seconds() + max_wait,
-        )
         if wait <= 0:
             return peek
         await asyncio.sleep(wait)
         peek = None
+
+
+def _show_typing(message: Message) -> None:
+    try:
+        send_typing_indicator(message)
+    except Exception as exc:  # best effort, never fails the turn
+        logger.info("typing indicator failed: %s", type(exc).__name__)
 
 
 class TurnRun:
@@ -174,14 +226,18 @@ class TurnRun:
         self.debounce_ms = self.turn.debounce_wait_ms
         self.crm_ms = 0
         self.llm_ms = 0
+        self._typing: asyncio.TimerHandle | None = None
 
-    async def keep_typing(self) -> None:
-        while True:
-            try:
-                await in_io_thread(send_typing_indicator)(self.batch[-1])
-            except Exception as exc:  # best effort, never fails the turn
-                logger.info("typing indicator failed: %s", type(exc).__name__)
-            await asyncio.sleep(TYPING_REFRESH_S)
+    def start_typing(self) -> None:
+        """Show the typing indicator on the newest message now and every TYPING_REFRESH_S until
+        stop_typing(). Best effort and nothing waits for it: a plain job on the slow-I/O pool
+        (it touches no database) and a timer, not a task and a thread hop per turn."""
+        slow_io_executor().submit(_show_typing, self.batch[-1])
+        self._typing = asyncio.get_running_loop().call_later(TYPING_REFRESH_S, self.start_typing)
+
+    def stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
 
     async def answer(self) -> tuple[str, "claims.Peek | None"]:
         while True:
@@ -303,8 +359,11 @@ class TurnRun:
         else:
             outcome, detail, batch_state = Outcome.ANSWERED, "", Message.State.ANSWERED
             text, kind = reply, Message.Kind.REPLY
+        message = provider_id = None
         try:
-            send_text(self.conversation, text, kind=kind, turn=self.turn)
+            # Committed as queued before the call: a crash mid-send leaves a trace.
+            message = queue_text(self.conversation, text, kind=kind, turn=self.turn)
+            provider_id = hand_over(self.conversation, message)
         except Exception as exc:  # SendError after the sender's retries
             logger.warning(
                 "conversation %s: %s not sent: %s",
@@ -316,13 +375,17 @@ class TurnRun:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
-        return self._finish(
-            outcome,
-            detail,
-            batch_state,
-            reason=detail if failed else "",
-            handoff=detail if failed else "",
-        )
+        # The sent record and the end of the turn in one commit.
+        with transaction.atomic():
+            if provider_id is not None:
+                record_sent(self.conversation, message, provider_id)
+            return self._finish(
+                outcome,
+                detail,
+                batch_state,
+                reason=detail if failed else "",
+                handoff=detail if failed else "",
+            )
 
 
 def _send_notice(conversation: Conversation, outage_id: int, text: str, turn: Turn) -> None:

@@ -178,9 +178,8 @@ class LockKeeper:
         return False
 
     async def run(self) -> None:
-        delay = self.interval_s
+        """Renew now, then every interval_s, until the lock is lost (or the task is cancelled)."""
         while not self.lost.is_set():
-            await asyncio.sleep(delay)
             delay = self.interval_s
             try:
                 still_ours = await self._call(self.lock.renew)
@@ -195,12 +194,13 @@ class LockKeeper:
                 if time.monotonic() - self._last_renewed >= self.lock.ttl_s:
                     self.lost.set()
                 delay = min(self.interval_s, 1.0)
-                continue
-            if still_ours:
+            else:
+                if not still_ours:
+                    self.lost.set()
+                    break
                 self.renewals += 1
                 self._last_renewed = time.monotonic()
-            else:
-                self.lost.set()
+            await asyncio.sleep(delay)
 
 
 @contextlib.asynccontextmanager
@@ -213,10 +213,20 @@ async def renewed(
     messages.
     """
     keeper = LockKeeper(lock, interval_s if interval_s is not None else lock.ttl_s / 3)
-    task = asyncio.create_task(keeper.run(), name=f"lock-keeper-{lock.conversation_id}")
+    # Most turns end long before the first renewal is due: start the renewing task only then
+    # (a timer costs a fraction of a task's creation and cancellation).
+    loop = asyncio.get_running_loop()
+    renewing: list[asyncio.Task] = []
+
+    def start() -> None:
+        renewing.append(loop.create_task(keeper.run(), name=f"lock-keeper-{lock.conversation_id}"))
+
+    timer = loop.call_later(keeper.interval_s, start)
     try:
         yield keeper
     finally:
-        task.cancel()
-        # gather, not suppress(CancelledError): a cancellation of the caller must propagate.
-        await asyncio.gather(task, return_exceptions=True)
+        timer.cancel()
+        if renewing:
+            renewing[0].cancel()
+            # gather, not suppress(CancelledError): a cancellation of the caller must propagate.
+            await asyncio.gather(*renewing, return_exceptions=True)

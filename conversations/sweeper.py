@@ -21,10 +21,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from conversations import events
-from conversations.claims import in_thread
 from conversations.keys import lock_key
 from conversations.models import Message, Turn
 from conversations.runtime import get_runtime
+from conversations.threads import in_thread
 
 logger = logging.getLogger(__name__)
 

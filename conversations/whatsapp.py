@@ -4,6 +4,7 @@ Cloud API sender when WHATSAPP_ACCESS_TOKEN is set, console sender (logs masked,
 Both are synchronous: the engine calls them from threads.
 """
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -17,9 +18,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from conversations import rows
 from conversations.events import simulator_group
 from conversations.masking import mask_phone, mask_text
 from conversations.models import Conversation, Message, Turn
+from conversations.threads import calling_loop
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 TYPING_TIMEOUT = (2.0, 5.0)
 
 SIMULATOR_EVENT = "simulator.message"
+NOTIFY_TIMEOUT_S = 2.0  # the simulator's live view waits no longer than this per message
 
 
 class SendError(Exception):
@@ -165,23 +169,41 @@ def send_text(
     The row is stored (queued) before the call so a crash mid-send still leaves a trace; it ends
     as sent with the wamid, or failed (then SendError is raised).
     """
+    message = queue_text(conversation, text, kind=kind, turn=turn)
+    return record_sent(conversation, message, hand_over(conversation, message))
+
+
+def queue_text(
+    conversation: Conversation, text: str, *, kind: str, turn: Turn | None = None
+) -> Message:
+    """Store an outbound text as queued, committed before anything is handed to WhatsApp."""
+    return rows.insert(
+        Message(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            type="text",
+            text=text,
+            kind=kind,
+            turn=turn,
+            delivery_status=Message.Delivery.QUEUED,
+        )
+    )
+
+
+def hand_over(conversation: Conversation, message: Message) -> str:
+    """Hand a queued message to the Cloud API (or the console); returns the provider id.
+
+    On failure the message is stored as failed and SendError is raised.
+    """
     customer = conversation.customer
     to = customer.reply_wa_id or customer.wa_id
-    message = Message.objects.create(
-        conversation=conversation,
-        direction=Message.Direction.OUTBOUND,
-        type="text",
-        text=text,
-        kind=kind,
-        turn=turn,
-        delivery_status=Message.Delivery.QUEUED,
-    )
     try:
         if _cloud_enabled():
-            provider_id = _post_text(to, text)
-        else:
-            provider_id = f"console.{uuid.uuid4()}"
-            logger.info("console sender: %s to %s: %s", kind, mask_phone(to), mask_text(text))
+            return _post_text(to, message.text)
+        logger.info(
+            "console sender: %s to %s: %s", message.kind, mask_phone(to), mask_text(message.text)
+        )
+        return f"console.{uuid.uuid4()}"
     except SendError as exc:
         message.delivery_status = Message.Delivery.FAILED
         message.failure_reason = str(exc)[:255]
@@ -189,15 +211,34 @@ def send_text(
         message.save(
             update_fields=["delivery_status", "failure_reason", "delivery_errors", "updated_at"]
         )
-        logger.warning("message %s (%s) to %s not sent: %s", message.pk, kind, mask_phone(to), exc)
+        logger.warning(
+            "message %s (%s) to %s not sent: %s", message.pk, message.kind, mask_phone(to), exc
+        )
         _notify_simulator(customer.wa_id, message)
         raise
+
+
+def record_sent(conversation: Conversation, message: Message, provider_id: str) -> Message:
+    """Store that WhatsApp accepted the message (the engine does it in its turn's commit)."""
     message.provider_id = provider_id
     message.delivery_status = Message.Delivery.SENT
-    message.sent_at = timezone.now()
-    message.save(update_fields=["provider_id", "delivery_status", "sent_at", "updated_at"])
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.sent_at)
-    logger.info("message %s (%s) sent to %s", message.pk, kind, mask_phone(to))
+    message.sent_at = message.updated_at = timezone.now()
+    rows.update(
+        Message,
+        message.pk,
+        provider_id=provider_id,
+        delivery_status=message.delivery_status,
+        sent_at=message.sent_at,
+        updated_at=message.updated_at,
+    )
+    rows.update(Conversation, conversation.pk, updated_at=message.sent_at)
+    customer = conversation.customer
+    logger.info(
+        "message %s (%s) sent to %s",
+        message.pk,
+        message.kind,
+        mask_phone(customer.reply_wa_id or customer.wa_id),
+    )
     _notify_simulator(customer.wa_id, message)
     return message
 
@@ -253,9 +294,14 @@ def _notify_simulator(wa_id: str, message: Message) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(layer.group_send)(
-            simulator_group(wa_id),
-            {"type": SIMULATOR_EVENT, "message": simulator_payload(message)},
-        )
+        group = simulator_group(wa_id)
+        event = {"type": SIMULATOR_EVENT, "message": simulator_payload(message)}
+        loop = calling_loop()
+        if loop is None:
+            async_to_sync(layer.group_send)(group, event)
+        else:  # a worker's unit of work: the layer belongs to the loop that awaits us
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(
+                NOTIFY_TIMEOUT_S
+            )
     except Exception as exc:  # never let the live view break a send
         logger.debug("simulator notify failed: %s", type(exc).__name__)

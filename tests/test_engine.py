@@ -11,11 +11,11 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 from conversations import engine, events
-from conversations.claims import in_thread
 from conversations.keys import lock_key
 from conversations.locks import ConversationLock
 from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
+from conversations.threads import in_thread
 from tests.fakes.engine import (
     FakeAssistant,
     FakeCrm,
@@ -411,10 +411,10 @@ async def test_it_sends_the_fallback_once_and_hands_over_when_the_llm_fails(scal
 async def test_it_hands_over_when_the_reply_cannot_be_sent(scaled, assistant, crm, monkeypatch):
     from conversations.whatsapp import SendError
 
-    def broken_send(conversation, text, *, kind, turn=None):
+    def broken_send(conversation, message):
         raise SendError("Cloud API answered 400")
 
-    monkeypatch.setattr(engine, "send_text", broken_send)
+    monkeypatch.setattr(engine, "hand_over", broken_send)
     c = await conversation()
     await astore(c.pk, "oi")
     await engine.run_turns(c.pk)

@@ -1,13 +1,16 @@
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message
 from conversations.signature import verify_signature
+from conversations.threads import in_thread
 from supportbot.asgi import application
 
 NUMBER = "5511987650001"
@@ -161,6 +164,34 @@ async def test_the_socket_receives_outbound_messages_live(debug):
         assert received["delivery_status"] == "sent"
     finally:
         await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reply_sent_from_a_workers_unit_of_work_reaches_the_socket_on_its_loop(
+    debug, monkeypatch
+):
+    # The engine sends from conversations.threads units, where asgiref's async_to_sync cannot
+    # find the worker's loop: it would run the channel layer on a new loop in a new thread.
+    layer = get_channel_layer()
+    group_send, loops = layer.group_send, []
+
+    async def recording_group_send(group, message):
+        loops.append(asyncio.get_running_loop())
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", recording_group_send)
+    conversation = await sync_to_async(make_conversation)()
+    communicator = socket(f"/ws/simulator/{NUMBER}/")
+    try:
+        connected, _ = await communicator.connect()
+        assert connected
+        message = await in_thread(whatsapp.send_text)(conversation, "Da thread", kind="reply")
+        received = await communicator.receive_json_from(timeout=2)
+        assert received["id"] == message.pk
+        assert received["text"] == "Da thread"
+    finally:
+        await communicator.disconnect()
+    assert loops == [asyncio.get_running_loop()]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,10 +9,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from conversations import engine, events, sweeper
-from conversations.claims import in_thread
 from conversations.keys import lock_key
 from conversations.locks import ConversationLock
 from conversations.models import Message, Turn
+from conversations.threads import in_thread
 from tests.fakes.engine import (
     FakeAssistant,
     FakeCrm,

@@ -7,9 +7,9 @@ import pytest
 from channels.testing import ApplicationCommunicator
 
 from conversations import engine, worker
-from conversations.claims import in_thread
 from conversations.events import INBOUND_CHANNEL, WAKE_EVENT, wake_event
 from conversations.models import Message, RuntimeSettings
+from conversations.threads import in_thread
 from supportbot.asgi import application  # imported early: it runs django.setup() (logging)
 from tests.fakes.engine import (
     FakeAssistant,

@@ -18,10 +18,10 @@ from channels.worker import Worker
 from django.db import close_old_connections
 
 from conversations.assistant import AssistantError
-from conversations.claims import in_thread
 from conversations.events import INBOUND_CHANNEL
 from conversations.models import Conversation, Customer, Message, RuntimeSettings, Turn
 from conversations.runtime import reset_runtime_cache
+from conversations.threads import in_thread
 from crm_gateway.context import CustomerContext
 from supportbot.asgi import application  # imported early: it runs django.setup() (logging)
 

@@ -1,0 +1,63 @@
+"""conversations.rows: plain-SQL INSERT and UPDATE of one row, as Model.save() would write it."""
+
+import pytest
+from django.db.models.signals import post_save, pre_save
+
+from conversations import rows
+from conversations.models import Conversation, Customer, Message, Turn
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation():
+    customer = Customer.objects.create(wa_id="5511900000001")
+    return Conversation.objects.create(customer=customer)
+
+
+def test_it_inserts_a_turn_with_its_defaults_and_start_time(conversation):
+    turn = rows.insert(Turn(conversation=conversation, lock_wait_ms=3, debounce_wait_ms=40))
+    stored = Turn.objects.get(pk=turn.pk)
+    assert (stored.lock_wait_ms, stored.debounce_wait_ms) == (3, 40)
+    assert stored.outcome == Turn.Outcome.RUNNING
+    assert stored.started_at == turn.started_at
+    assert stored.finished_at is None
+    assert not turn._state.adding
+
+
+def test_it_inserts_a_message_with_its_json_fields(conversation):
+    message = rows.insert(
+        Message(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            text="Olá",
+            kind=Message.Kind.REPLY,
+            delivery_status=Message.Delivery.QUEUED,
+            delivery_errors=[{"reason": "x"}],
+        )
+    )
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.text == "Olá"
+    assert stored.raw == {}
+    assert stored.delivery_errors == [{"reason": "x"}]
+    assert stored.created_at == message.created_at == stored.updated_at
+
+
+def test_it_updates_one_row_and_its_auto_now_field(conversation):
+    message = Message.objects.create(conversation=conversation, direction="out", text="a")
+    assert rows.update(Message, message.pk, delivery_status=Message.Delivery.SENT) == 1
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.delivery_status == Message.Delivery.SENT
+    assert stored.updated_at > message.updated_at
+    assert stored.text == "a"
+
+
+def test_it_reports_a_missing_row(conversation):
+    assert rows.update(Conversation, conversation.pk + 1000, handler="human") == 0
+
+
+@pytest.mark.parametrize("model", [Turn, Message, Conversation])
+def test_no_save_signal_listens_to_the_models_written_here(model):
+    # rows sends no signals: a receiver added to these models would silently miss their writes.
+    assert not post_save.has_listeners(model)
+    assert not pre_save.has_listeners(model)
