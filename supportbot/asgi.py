@@ -14,10 +14,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from conversations.events import INBOUND_CHANNEL  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 from conversations.worker import InboundWorker  # noqa: E402
+from supportbot.machine_http import MachinePathRouter  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Meta's webhook skips the browser middleware (supportbot/machine_http.py).
+        "http": MachinePathRouter(django_asgi_app),
         # Only pages served from our own hosts may open a socket (DJANGO_ALLOWED_HOSTS).
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
