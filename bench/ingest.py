@@ -214,7 +214,8 @@ class WakeDrain:
     would flatter the server.
     """
 
-    KEY = "asgisupportbot-inbound"  # channels-redis: prefix "asgi" + channel name
+    # channels-redis's key: the prefix in settings.CHANNEL_LAYERS + the channel name.
+    KEY = "supportbot:channels" + "supportbot-inbound"
 
     def __init__(self, redis_url: str | None):
         self.client = redis.Redis.from_url(redis_url) if redis_url else None
@@ -232,8 +233,12 @@ class WakeDrain:
             self.thread.join()
 
     def _drain(self) -> None:
+        drained = 0
         while not self.stop.wait(0.05):
+            drained += self.client.zcard(self.KEY)
             self.client.delete(self.KEY)
+        if not drained:
+            print(f"warning: no wake ever reached {self.KEY}", file=sys.stderr)
 
 
 def ingest_requests(args, secret: bytes) -> list:
