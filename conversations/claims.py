@@ -6,6 +6,7 @@ a claim that someone else moved (the sweeper reset it) is never overwritten.
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -153,24 +154,86 @@ def claim_pending(turn: Turn) -> list[Message]:
 class Begun:
     turn: Turn
     batch: list[Message]
+    history: list[Message] | None = None  # history() of the turn, when begin_turn read it
     transcript: list[dict] = field(default_factory=list)  # filled by the engine
 
 
-def begin_turn(conversation_id: int, *, lock_wait_ms: int, debounce_wait_ms: int) -> Begun | None:
-    """Create the turn and claim its batch (one commit); None when nothing was left to claim."""
+def begin_turn(
+    conversation_id: int, *, lock_wait_ms: int, debounce_wait_ms: int, history_window: int = 0
+) -> Begun | None:
+    """Create the turn and claim its batch (one commit); None when nothing was left to claim.
+
+    On PostgreSQL the turn's history (the `history_window` last messages before it) comes in the
+    same query; elsewhere Begun.history stays None (read it with history()).
+    """
+    turn = Turn(
+        conversation_id=conversation_id,
+        lock_wait_ms=lock_wait_ms,
+        debounce_wait_ms=debounce_wait_ms,
+    )
+    if rows.one_query_allowed():
+        return _begin_in_one_query(turn, history_window)
     with transaction.atomic():
-        turn = rows.insert(
-            Turn(
-                conversation_id=conversation_id,
-                lock_wait_ms=lock_wait_ms,
-                debounce_wait_ms=debounce_wait_ms,
-            )
-        )
+        rows.insert(turn)
         batch = claim_pending(turn)
         if not batch:
             transaction.set_rollback(True)
             return None
     return Begun(turn, batch)
+
+
+# begin_turn on PostgreSQL: the turn's INSERT, the claim, taking the turn back when nothing was
+# claimed, and the history, as one query (one round trip and one implicit transaction instead of
+# five). lastval() is the turn's new id. Messages come back without their JSON fields, which
+# stay deferred (from_db without converters; the engine never reads them).
+_LIGHT = [f for f in Message._meta.concrete_fields if f.get_internal_type() != "JSONField"]
+_LIGHT_COLUMNS = ", ".join(f.column for f in _LIGHT)
+_CLAIM_FOR_NEW_TURN_SQL = (
+    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = lastval(),"  # noqa: S608 (the model's own column names)
+    " updated_at = %s WHERE conversation_id = %s AND direction = %s AND state = %s"
+    f" RETURNING {_LIGHT_COLUMNS}"
+)
+_DROP_EMPTY_TURN_SQL = (
+    "DELETE FROM conversations_turn WHERE id = lastval()"
+    " AND NOT EXISTS (SELECT 1 FROM conversations_message WHERE turn_id = lastval())"
+)
+_HISTORY_OF_NEW_TURN_SQL = (
+    f"SELECT {_LIGHT_COLUMNS} FROM conversations_message"  # noqa: S608 (as above)
+    " WHERE conversation_id = %s"
+    " AND NOT (direction = %s AND state IN (%s, %s))"
+    " AND NOT (direction = %s AND turn_id = lastval() AND turn_id IS NOT NULL)"
+    " AND NOT (direction = %s AND delivery_status = %s)"
+    " ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+
+
+def _light_messages(found: list[tuple]) -> list[Message]:
+    names = [f.attname for f in _LIGHT]
+    return [Message.from_db(connection.alias, names, row) for row in found]
+
+
+def _begin_in_one_query(turn: Turn, history_window: int) -> Begun | None:
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    conversation_id = turn.conversation_id
+    statements = [
+        rows.insert_statement(turn),
+        (
+            _CLAIM_FOR_NEW_TURN_SQL,
+            [PROCESSING.value, stamp, stamp, conversation_id, IN.value, PENDING.value],
+        ),
+        (_DROP_EMPTY_TURN_SQL, []),
+    ]
+    if history_window > 0:
+        # The batch is `processing` now, so the state condition leaves it out by itself.
+        history_params = [conversation_id, IN.value, PENDING.value, PROCESSING.value, OUT.value]
+        history_params += [OUT.value, Message.Delivery.FAILED.value, history_window]
+        statements.append((_HISTORY_OF_NEW_TURN_SQL, history_params))
+    inserted, claimed, _, *earlier = rows.results_in_one_query(statements)
+    if not claimed:
+        return None
+    rows.saved(turn, inserted[0][0])
+    batch = sorted(_light_messages(claimed), key=lambda m: (m.created_at, m.pk))
+    return Begun(turn, batch, list(reversed(_light_messages(earlier[0]))) if earlier else [])
 
 
 @dataclass
@@ -190,15 +253,6 @@ def after_reply(turn: Turn, batch_size: int) -> AfterReply:
         return AfterReply(False, False, None)
     handler, pending, claimed = row
     return AfterReply(pending > 0, claimed == batch_size, handler)
-
-
-def finish_batch(turn: Turn, state: str, reason: str = "") -> int:
-    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _FINISH_BATCH_SQL, [str(state), reason[:255], stamp, turn.pk, PROCESSING.value]
-        )
-        return cursor.rowcount
 
 
 # history()'s query, written out for the same reason as the checks above (the ORM's own SQL for
@@ -239,12 +293,6 @@ def history(conversation_id: int, turn: Turn, batch_ids: list[int], window: int)
     return list(reversed(list(rows)))
 
 
-def hand_to_human(conversation_id: int, reason: str) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(
-        handler=Conversation.Handler.HUMAN, handoff_reason=reason[:255], updated_at=timezone.now()
-    )
-
-
 def _with_end(fields: dict, started: float | None) -> dict:
     if started is not None:
         fields["total_ms"] = max(0, round((time.monotonic() - started) * 1000))
@@ -257,7 +305,7 @@ def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
     Turn.objects.filter(pk=turn.pk).update(**_with_end(fields, started))
 
 
-# finish_turn's UPDATE for settle(), which also asks has_pending's question in the same round trip.
+# finish_turn's UPDATE for settle(), which also asks has_pending's question.
 _RECORD_TURN_SQL = (
     "UPDATE conversations_turn SET {assignments} WHERE id = %s"
     " RETURNING EXISTS (SELECT 1 FROM conversations_message"
@@ -266,18 +314,15 @@ _RECORD_TURN_SQL = (
 assert Turn._meta.db_table == "conversations_turn"
 
 
-def _record_turn(turn: Turn, fields: dict) -> bool:
-    """Write the turn's fields; True when the conversation has pending messages."""
+def _record_turn(turn: Turn, fields: dict) -> rows.Statement:
+    """Write the turn's fields; its one row says whether the conversation has pending messages."""
     model_fields = [Turn._meta.get_field(name) for name in fields]
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in model_fields)
     values = [f.get_db_prep_value(fields[f.name], connection) for f in model_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_TURN_SQL.format(assignments=assignments),
-            [*values, turn.pk, turn.conversation_id, IN.value, PENDING.value],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return (
+        _RECORD_TURN_SQL.format(assignments=assignments),
+        [*values, turn.pk, turn.conversation_id, IN.value, PENDING.value],
+    )
 
 
 def settle(
@@ -287,19 +332,31 @@ def settle(
     reason: str = "",
     handoff: str = "",
     started: float | None = None,
+    first: Sequence[rows.Statement] = (),
     **fields,
 ) -> Peek | None:
-    """End a turn in one commit: the batch's state, a handoff to a person, the turn record.
+    """End a turn in one commit: `first` (the engine's sent-reply record), a handoff to a
+    person, the batch's state, the turn record. On PostgreSQL that is one round trip.
 
-    The caller may have opened the transaction already (the engine records the sent reply in
-    it): then this joins it, without a savepoint. Returns a fresh peek at the conversation, the
-    loop's next look for pending messages, or None when nothing is pending (the usual case: the
-    turn record's UPDATE answers that, sparing the full peek's query).
+    Returns a fresh peek at the conversation, the loop's next look for pending messages, or None
+    when nothing is pending (the usual case: the turn record's UPDATE answers that, sparing the
+    full peek's query).
     """
-    with transaction.atomic(savepoint=False):
-        if handoff:
-            hand_to_human(turn.conversation_id, handoff)
-        if batch_state:
-            finish_batch(turn, batch_state, reason)
-        pending = _record_turn(turn, _with_end(fields, started))
-    return peek(turn.conversation_id) if pending else None
+    statements = list(first)
+    if handoff:
+        statements.append(
+            rows.update_statement(
+                Conversation,
+                turn.conversation_id,
+                handler=Conversation.Handler.HUMAN,
+                handoff_reason=handoff[:255],
+            )
+        )
+    if batch_state:
+        stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+        statements.append(
+            (_FINISH_BATCH_SQL, [str(batch_state), reason[:255], stamp, turn.pk, PROCESSING.value])
+        )
+    statements.append(_record_turn(turn, _with_end(fields, started)))
+    row = rows.in_one_round_trip(statements)
+    return peek(turn.conversation_id) if row and row[0] else None

@@ -9,9 +9,9 @@ Blocking work (ORM, Redis lock calls, CRM, sender) runs in threads; the event lo
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
 from conversations import claims, events
@@ -21,11 +21,12 @@ from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
 from conversations.whatsapp import (
+    announce_sent,
     hand_over,
     queue_text,
-    record_sent,
     send_text,
     send_typing_indicator,
+    sent_statements,
 )
 from crm_gateway.context import CustomerContext, build_customer_context, claim_notice
 
@@ -41,8 +42,12 @@ def _ms(since: float) -> int:
     return max(0, round((time.monotonic() - since) * 1000))
 
 
-async def run_turns(conversation_id: int) -> None:
-    """Answer every pending inbound message of the conversation, if no one else is doing it."""
+async def run_turns(conversation_id: int, on_last_look: Callable[[], None] | None = None) -> None:
+    """Answer every pending inbound message of the conversation, if no one else is doing it.
+
+    on_last_look is called on the event loop right before the last look for pending messages
+    (after the release) goes to its thread; it is not called when another worker holds the lock.
+    """
     lock, acquired, lock_wait_ms, look = await in_thread(_acquire_and_look)(conversation_id)
     if not acquired:
         return  # the holder's loop takes our message
@@ -55,6 +60,8 @@ async def run_turns(conversation_id: int) -> None:
     finally:
         # A message stored after our last check but before the release found the lock busy
         # and was left to us: look once more after releasing, and wake the conversation.
+        if on_last_look is not None:
+            on_last_look()
         left_behind = await in_thread(_release_and_check)(lock, conversation_id)
     if left_behind:
         await events.asend_wake(conversation_id)
@@ -163,13 +170,20 @@ async def _turn(
 
 
 def _begin(conversation_id: int, lock_wait_ms: int, debounce_wait_ms: int, runtime, started):
+    window = runtime.history_window_messages
     begun = claims.begin_turn(
-        conversation_id, lock_wait_ms=lock_wait_ms, debounce_wait_ms=debounce_wait_ms
+        conversation_id,
+        lock_wait_ms=lock_wait_ms,
+        debounce_wait_ms=debounce_wait_ms,
+        history_window=window,
     )
     if begun is None:
         return None
+    if begun.history is not None:
+        begun.transcript = _transcript_items([*begun.history, *begun.batch])
+        return begun
     try:
-        begun.transcript = transcript(begun.turn, begun.batch, runtime.history_window_messages)
+        begun.transcript = transcript(begun.turn, begun.batch, window)
     except Exception as exc:
         _crashed(begun.turn, len(begun.batch), started, exc)
         return None
@@ -375,17 +389,21 @@ class TurnRun:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
+        sent = (
+            [] if provider_id is None else sent_statements(self.conversation, message, provider_id)
+        )
         # The sent record and the end of the turn in one commit.
-        with transaction.atomic():
-            if provider_id is not None:
-                record_sent(self.conversation, message, provider_id)
-            return self._finish(
-                outcome,
-                detail,
-                batch_state,
-                reason=detail if failed else "",
-                handoff=detail if failed else "",
-            )
+        result = self._finish(
+            outcome,
+            detail,
+            batch_state,
+            reason=detail if failed else "",
+            handoff=detail if failed else "",
+            first=sent,
+        )
+        if sent:
+            announce_sent(self.conversation, message)
+        return result
 
 
 def _send_notice(conversation: Conversation, outage_id: int, text: str, turn: Turn) -> None:
@@ -405,8 +423,12 @@ def _send_notice(conversation: Conversation, outage_id: int, text: str, turn: Tu
 def transcript(turn: Turn, batch: list[Message], window: int) -> list[dict]:
     """Our own transcript (the database is the source of truth): history, then the batch."""
     earlier = claims.history(turn.conversation_id, turn, [m.pk for m in batch], window)
+    return _transcript_items([*earlier, *batch])
+
+
+def _transcript_items(messages: list[Message]) -> list[dict]:
     items = []
-    for message in [*earlier, *batch]:
+    for message in messages:
         role = "user" if message.direction == Message.Direction.INBOUND else "assistant"
         items.append({"role": role, "content": message.text or f"[{message.type}]"})
     return items

@@ -10,7 +10,7 @@ connected to the models written here (tests/test_rows.py checks that).
 
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -34,27 +34,38 @@ def _stamped(field) -> bool:
     return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
 
 
-def insert(instance: Model) -> Model:
-    """INSERT a new model instance (primary key chosen by the database) and set its pk."""
+def insert_statement(instance: Model) -> "Statement":
+    """INSERT of a new model instance (the database picks the primary key, returned as its one
+    row); fills the instance's auto_now/auto_now_add fields."""
     sql, fields = _insert_plan(type(instance), connection.vendor)
     now = timezone.now()
     for field in fields:
         if _stamped(field):
             setattr(instance, field.attname, now)
-    values = [
-        field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        instance.pk = cursor.fetchone()[0]
+    return sql, [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+
+
+def saved(instance: Model, pk) -> Model:
+    """The instance as Model.save() leaves it once stored with primary key `pk`."""
+    instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
     return instance
 
 
-def update(model: type[Model], pk, **values) -> int:
-    """UPDATE one row by primary key; auto_now fields not given are set to now. Returns the
-    number of rows changed (0: the row is gone)."""
+def insert(instance: Model) -> Model:
+    """INSERT a new model instance and set its pk."""
+    sql, values = insert_statement(instance)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return saved(instance, cursor.fetchone()[0])
+
+
+Statement = tuple[str, list]  # SQL with %s placeholders, and its parameters
+
+
+def update_statement(model: type[Model], pk, **values) -> Statement:
+    """UPDATE one row by primary key; auto_now fields not given are set to now."""
     opts = model._meta
     now = timezone.now()
     for field in opts.concrete_fields:
@@ -67,7 +78,56 @@ def update(model: type[Model], pk, **values) -> int:
         ", ".join(f"{quote(f.column)} = %s" for f in fields),
         quote(opts.pk.column),
     )
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    return sql, [*(f.get_db_prep_save(values[f.name], connection) for f in fields), pk]
+
+
+def update(model: type[Model], pk, **values) -> int:
+    """Run update_statement(); returns the number of rows changed (0: the row is gone)."""
+    sql, params = update_statement(model, pk, **values)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
+        cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def one_query_allowed() -> bool:
+    # PostgreSQL runs several statements sent as one simple query in one implicit transaction;
+    # Django's psycopg cursors bind client-side (the default) and send exactly that.
+    options = connection.settings_dict.get("OPTIONS", {})
+    return connection.vendor == "postgresql" and options.get("server_side_binding") is not True
+
+
+def in_one_round_trip(statements: list[Statement]):
+    """Run the statements as one transaction (or inside the caller's); return the first row of
+    the last one's result, or None when it has none.
+
+    On PostgreSQL they travel as one query: one round trip instead of one per statement plus
+    BEGIN and COMMIT. Elsewhere (SQLite) they run one after the other in an atomic block.
+    """
+    with connection.cursor() as cursor:
+        if one_query_allowed():
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [param for _, params in statements for param in params],
+            )
+            while cursor.nextset():
+                pass
+            return cursor.fetchone() if cursor.description else None
+        with transaction.atomic(savepoint=False):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+
+
+def results_in_one_query(statements: list[Statement]) -> list[list[tuple] | None]:
+    """PostgreSQL only (one_query_allowed()): run the statements as one query, one implicit
+    transaction, and return every statement's rows (None for one that returns none)."""
+    results = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+        while True:
+            results.append(cursor.fetchall() if cursor.description else None)
+            if not cursor.nextset():
+                return results

@@ -219,19 +219,34 @@ def hand_over(conversation: Conversation, message: Message) -> str:
 
 
 def record_sent(conversation: Conversation, message: Message, provider_id: str) -> Message:
-    """Store that WhatsApp accepted the message (the engine does it in its turn's commit)."""
+    """Store that WhatsApp accepted the message."""
+    rows.in_one_round_trip(sent_statements(conversation, message, provider_id))
+    announce_sent(conversation, message)
+    return message
+
+
+def sent_statements(
+    conversation: Conversation, message: Message, provider_id: str
+) -> list[rows.Statement]:
+    """record_sent's writes, for a caller that commits them with its own (the engine's turn)."""
     message.provider_id = provider_id
     message.delivery_status = Message.Delivery.SENT
     message.sent_at = message.updated_at = timezone.now()
-    rows.update(
-        Message,
-        message.pk,
-        provider_id=provider_id,
-        delivery_status=message.delivery_status,
-        sent_at=message.sent_at,
-        updated_at=message.updated_at,
-    )
-    rows.update(Conversation, conversation.pk, updated_at=message.sent_at)
+    return [
+        rows.update_statement(
+            Message,
+            message.pk,
+            provider_id=provider_id,
+            delivery_status=message.delivery_status,
+            sent_at=message.sent_at,
+            updated_at=message.updated_at,
+        ),
+        rows.update_statement(Conversation, conversation.pk, updated_at=message.sent_at),
+    ]
+
+
+def announce_sent(conversation: Conversation, message: Message) -> None:
+    """Log the sent message (masked) and show it in the simulator, once it is stored as sent."""
     customer = conversation.customer
     logger.info(
         "message %s (%s) sent to %s",
@@ -240,7 +255,6 @@ def record_sent(conversation: Conversation, message: Message, provider_id: str) 
         mask_phone(customer.reply_wa_id or customer.wa_id),
     )
     _notify_simulator(customer.wa_id, message)
-    return message
 
 
 def send_typing_indicator(inbound: Message) -> bool:

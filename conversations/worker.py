@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 class TurnScheduler:
     """One per event loop: at most one task per conversation, at most WORKER_MAX_TURNS running.
 
-    A wake for a conversation that already has a task here is coalesced: the task runs the
-    engine once more before it exits, so a message stored after the engine's last look is
-    never left behind.
+    A wake for a conversation that already has a task here is coalesced: if it arrived after the
+    engine's last look for pending messages, the task runs the engine once more before it exits,
+    so a message stored after that look is never left behind.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
@@ -44,12 +44,18 @@ class TurnScheduler:
         self.tasks[conversation_id] = task
 
     async def _run(self, conversation_id: int) -> None:
+        def last_look() -> None:
+            # Wakes are sent after their message commits, so the engine's last look (after the
+            # release) sees every message whose wake arrived before it: only later wakes need
+            # another run (a conversation with a burst would otherwise run the engine twice).
+            self.rewake.discard(conversation_id)
+
         try:
             while True:
                 self.rewake.discard(conversation_id)
                 async with self.slots:
                     try:
-                        await engine.run_turns(conversation_id)
+                        await engine.run_turns(conversation_id, on_last_look=last_look)
                     except Exception:  # never kill the worker; the sweeper retries later
                         logger.exception("conversation %s: turn loop failed", conversation_id)
                 if conversation_id not in self.rewake:
@@ -85,6 +91,15 @@ def parse_wake(event: dict) -> int | None:
 
 
 class InboundWorker(AsyncConsumer):
+    async def dispatch(self, message):
+        # channels closes the loop thread's old database connections before every handler, a
+        # thread hop per wake. The wake handler touches no database: the engine's units of work
+        # (conversations.threads) manage their own connections.
+        if isinstance(message, dict) and message.get("type") == events.WAKE_EVENT:
+            await self.conversation_wake(message)
+        else:
+            await super().dispatch(message)
+
     async def conversation_wake(self, event):
         conversation_id = parse_wake(event)
         if conversation_id is None:

@@ -444,10 +444,10 @@ async def test_it_leaves_the_batch_claimed_when_the_turn_crashes(
 ):
     from conversations import claims
 
-    def broken_history(*args):
+    def database_gone(*args):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(claims, "history", broken_history)
+    monkeypatch.setattr(claims, "after_reply", database_gone)  # mid-turn, after the claim
     c = await conversation()
     await astore(c.pk, "oi")
     await engine.run_turns(c.pk)  # does not raise: the worker goes on with other conversations

@@ -1,6 +1,7 @@
 """conversations.rows: plain-SQL INSERT and UPDATE of one row, as Model.save() would write it."""
 
 import pytest
+from django.db import IntegrityError
 from django.db.models.signals import post_save, pre_save
 
 from conversations import rows
@@ -61,3 +62,29 @@ def test_no_save_signal_listens_to_the_models_written_here(model):
     # rows sends no signals: a receiver added to these models would silently miss their writes.
     assert not post_save.has_listeners(model)
     assert not pre_save.has_listeners(model)
+
+
+def test_it_runs_statements_as_one_and_returns_the_last_ones_row(conversation):
+    message = Message.objects.create(conversation=conversation, direction="out", text="a")
+    row = rows.in_one_round_trip(
+        [
+            rows.update_statement(Message, message.pk, text="b"),
+            ("SELECT text FROM conversations_message WHERE id = %s", [message.pk]),
+        ]
+    )
+    assert row == ("b",)
+    assert rows.in_one_round_trip([rows.update_statement(Message, message.pk, text="c")]) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_statement_undoes_the_ones_before_it(conversation):
+    message = Message.objects.create(conversation=conversation, direction="out", text="a")
+    turn = Turn.objects.create(conversation=conversation)
+    with pytest.raises(IntegrityError):
+        rows.in_one_round_trip(
+            [
+                rows.update_statement(Message, message.pk, text="b"),
+                rows.update_statement(Turn, turn.pk, batch_size=-1),  # a positive integer field
+            ]
+        )
+    assert Message.objects.get(pk=message.pk).text == "a"

@@ -31,7 +31,7 @@ def turns(monkeypatch):
             self.finished: list[int] = []
             self.cancelled: list[int] = []
 
-        async def __call__(self, conversation_id):
+        async def __call__(self, conversation_id, on_last_look=None):
             try:
                 await asyncio.sleep(self.seconds)
             except asyncio.CancelledError:

@@ -22,6 +22,7 @@ from tests.fakes.engine import (
     replies,
     short_lived_connections,  # noqa: F401 (autouse fixture)
     stop_scheduler,
+    store,
     wait_until,
 )
 
@@ -157,9 +158,9 @@ async def test_it_coalesces_wakes_for_a_conversation_it_is_already_running(
     runs = []
     real_run_turns = engine.run_turns
 
-    async def counted(conversation_id):
+    async def counted(conversation_id, **kwargs):
         runs.append(conversation_id)
-        await real_run_turns(conversation_id)
+        await real_run_turns(conversation_id, **kwargs)
 
     monkeypatch.setattr(engine, "run_turns", counted)
     assistant.delay_s = 0.3
@@ -175,9 +176,36 @@ async def test_it_coalesces_wakes_for_a_conversation_it_is_already_running(
         assert len(scheduler.tasks) == 1
         await wait_until(lambda: all_settled([c.pk]))
         await scheduler.drain()
-    # One task: the first run, then exactly one more for the coalesced wakes.
-    assert runs == [c.pk, c.pk]
+    # One task, one run: the wakes came before the engine's last look, which saw their message.
+    assert runs == [c.pk]
     stored = await q(Message.objects.get, pk=late.pk)
+    assert stored.state == Message.State.ANSWERED
+
+
+async def test_it_runs_again_for_a_wake_that_came_after_the_engines_last_look(
+    scaled, assistant, crm, monkeypatch
+):
+    # A message committed right after the last look (after the release): its wake reaches this
+    # worker while the task is still finishing, so only another run can answer it.
+    c = await conversation_with("oi")
+    loop = asyncio.get_running_loop()
+    real_release_and_check = engine._release_and_check
+    late = []
+
+    def release_and_check(lock, conversation_id):
+        left_behind = real_release_and_check(lock, conversation_id)
+        if not late:
+            late.append(store(conversation_id, "logo depois"))
+            loop.call_soon_threadsafe(scheduler.wake, conversation_id)
+        return left_behind
+
+    monkeypatch.setattr(engine, "_release_and_check", release_and_check)
+    async with consumer() as communicator:
+        scheduler = worker.get_scheduler()
+        await communicator.send_input(wake_event(c.pk))
+        await wait_until(lambda: len(replies(c.pk)) == 2)
+        await worker.get_scheduler().drain()
+    stored = await q(Message.objects.get, pk=late[0].pk)
     assert stored.state == Message.State.ANSWERED
 
 
@@ -194,11 +222,11 @@ async def test_it_goes_on_after_a_turn_loop_fails(scaled, assistant, crm, monkey
     real_run_turns = engine.run_turns
     calls = []
 
-    async def fails_once(conversation_id):
+    async def fails_once(conversation_id, **kwargs):
         calls.append(conversation_id)
         if len(calls) == 1:
             raise RuntimeError("Redis down")
-        await real_run_turns(conversation_id)
+        await real_run_turns(conversation_id, **kwargs)
 
     monkeypatch.setattr(engine, "run_turns", fails_once)
     c = await conversation_with("oi")

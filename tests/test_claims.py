@@ -1,0 +1,98 @@
+"""conversations.claims: the queue of record's units of work (run on SQLite here, on PostgreSQL
+with DATABASE_URL set, where begin_turn and settle each travel as one query)."""
+
+import time
+
+import pytest
+
+from conversations import claims
+from conversations.models import Conversation, Customer, Message, Turn
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def conversation():
+    customer = Customer.objects.create(wa_id="5511900000002", reply_wa_id="551100000002")
+    return Conversation.objects.create(customer=customer)
+
+
+def inbound(conversation, text, state=Message.State.PENDING):
+    return Message.objects.create(
+        conversation=conversation, direction="in", text=text, state=state, provider_id=text
+    )
+
+
+def test_peek_gives_the_pending_span_and_what_a_turn_needs(conversation):
+    first, second = inbound(conversation, "a"), inbound(conversation, "b")
+    peek = claims.peek(conversation.pk)
+    assert (peek.oldest, peek.newest) == (first.created_at, second.created_at)
+    assert peek.handler == Conversation.Handler.BOT
+    assert peek.conversation.customer.reply_wa_id == "551100000002"
+    assert peek.conversation.status == Conversation.Status.OPEN  # a deferred field, loaded on read
+
+
+def test_peek_marks_pending_messages_skipped_while_a_person_handles_it(conversation):
+    Conversation.objects.filter(pk=conversation.pk).update(handler=Conversation.Handler.HUMAN)
+    message = inbound(conversation, "a")
+    assert claims.peek(conversation.pk).oldest is None
+    message.refresh_from_db()
+    assert message.state == Message.State.SKIPPED
+
+
+def test_begin_turn_claims_every_pending_message_in_order_with_the_history(conversation):
+    earlier = inbound(conversation, "antes", state=Message.State.ANSWERED)
+    first, second = inbound(conversation, "um"), inbound(conversation, "dois")
+    begun = claims.begin_turn(conversation.pk, lock_wait_ms=1, debounce_wait_ms=2, history_window=5)
+    assert [m.pk for m in begun.batch] == [first.pk, second.pk]
+    assert {m.state for m in Message.objects.filter(turn=begun.turn)} == {Message.State.PROCESSING}
+    if begun.history is None:  # read apart on SQLite
+        begun.history = claims.history(conversation.pk, begun.turn, [first.pk, second.pk], 5)
+    assert [m.pk for m in begun.history] == [earlier.pk]
+    stored = Turn.objects.get(pk=begun.turn.pk)
+    assert (stored.lock_wait_ms, stored.debounce_wait_ms) == (1, 2)
+
+
+def test_begin_turn_leaves_no_turn_when_nothing_is_pending(conversation):
+    inbound(conversation, "já respondida", state=Message.State.ANSWERED)
+    assert claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0) is None
+    assert not Turn.objects.exists()
+
+
+def test_settle_records_the_turn_and_tells_whether_more_is_pending(conversation):
+    inbound(conversation, "um")
+    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0)
+    later = inbound(conversation, "chegou depois")
+    peek = claims.settle(
+        begun.turn,
+        batch_state=Message.State.ANSWERED,
+        started=time.monotonic(),
+        outcome=Turn.Outcome.ANSWERED,
+        batch_size=1,
+    )
+    assert peek.oldest == later.created_at
+    turn = Turn.objects.get(pk=begun.turn.pk)
+    assert (turn.outcome, turn.batch_size) == (Turn.Outcome.ANSWERED, 1)
+    assert turn.finished_at is not None
+    assert Message.objects.get(pk=begun.batch[0].pk).state == Message.State.ANSWERED
+    assert claims.settle(begun.turn, outcome=Turn.Outcome.ANSWERED) is not None
+    later.state = Message.State.ANSWERED
+    later.save()
+    assert claims.settle(begun.turn, outcome=Turn.Outcome.ANSWERED) is None
+
+
+def test_settle_hands_the_conversation_to_a_person_with_the_failed_batch(conversation):
+    inbound(conversation, "um")
+    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0)
+    claims.settle(
+        begun.turn,
+        batch_state=Message.State.FAILED,
+        reason="reply not sent",
+        handoff="reply not sent",
+        outcome=Turn.Outcome.HUMAN,
+    )
+    conversation.refresh_from_db()
+    assert conversation.handler == Conversation.Handler.HUMAN
+    assert conversation.handoff_reason == "reply not sent"
+    message = Message.objects.get(pk=begun.batch[0].pk)
+    assert (message.state, message.failure_reason) == (Message.State.FAILED, "reply not sent")
