@@ -55,24 +55,32 @@ def _create_database(url: str) -> None:
         subprocess.run(["createdb", *args, name], check=True)
 
 
-def setup() -> str:
-    """Configure Django for the mode the environment asks for, migrate, return the mode's name."""
+def setup(prepare: bool = True) -> str:
+    """Configure Django for the mode the environment asks for, return the mode's name.
+
+    prepare: also create and migrate the database and empty the Redis db (the benchmark's own
+    process; a worker process it starts only connects).
+    """
     import django
     from django.conf import settings
 
     if os.environ.get("DATABASE_URL"):
-        _create_database(os.environ["DATABASE_URL"])
+        if prepare:
+            _create_database(os.environ["DATABASE_URL"])
     elif settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         settings.DATABASES["default"]["NAME"] = settings.VAR_DIR / "bench_engine.sqlite3"
     django.setup()
     logging.getLogger().setLevel(logging.WARNING)
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    mode = f"{db} + {'fakeredis (embedded)' if settings.EMBEDDED else 'Redis'}"
+    if not prepare:
+        return mode
     from django.core.cache import cache
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
     cache.clear()
-    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    return f"{db} + {'fakeredis (embedded)' if settings.EMBEDDED else 'Redis'}"
+    return mode
 
 
 def reset_data() -> None:

@@ -1,43 +1,59 @@
-"""Benchmark (b): 200 customers send bursts of 1-5 messages at once, through ONE worker process
-(this one: the real channels Worker and InboundWorker on its event loop). Prints figures.
+"""Benchmark (b): 200 customers send bursts of 1-5 messages at once, through ONE worker process.
+Prints figures.
 
     .venv/bin/python bench/engine_scale.py                         # embedded
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_engine \\
     REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/engine_scale.py
 
+What runs where, with PostgreSQL and Redis (all on this machine's cores):
+- the worker is a process of its own, bench/engine_worker.py: `runworker supportbot-inbound`
+  with the fake CRM and LLM below. It is the one worker process measured: the makespan, and its
+  CPU time (user + system, all its threads) from the first message to the last reply.
+  Also printed for that window: this process's CPU ("producer") and the whole machine's busy
+  CPU ("all": every process, PostgreSQL and Redis included; at most cores x makespan).
+- this process plays the web side, as daphne does in production: it stores each message (a
+  pending row) and sends its wake through the channel layer, on the planned schedule, then polls
+  the database every 25 ms until every message is settled. The makespan and latencies come from
+  the reply rows' timestamps, not from the poll.
+Embedded mode has no channel layer between processes (in-process layer, fakeredis): there the
+worker runs in this process next to the producer, and the CPU figure covers both.
+
+Before each measured run a warm-up conversation gets one message answered, so the worker has
+imported everything and opened its connections, as a running worker has.
+
 Scaled 1:100 by default (--scale N): CRM 80-100 ms (blocking, in a thread), LLM 150-200 ms,
 debounce quiet 20 ms (max 80 ms); messages of a burst 5 ms apart, customers starting within
-50 ms. The floor is one CRM+LLM time for everyone in parallel plus the quiet window (285 ms at
-1:100): the target makespan is within 2x of it. Scaling divides the waiting by 100 but not the
-CPU each turn costs, so at 1:100 one process's CPU is the limit; --scale 10 shows the same run
-with waits closer to real ones.
-
-Blocking CRM calls run on the worker's thread pool (WORKER_THREADS, default 32), so with more
-customers than threads they would queue; the engine runs them on a pool sized WORKER_MAX_TURNS.
+50 ms. The floor is the last planned message plus one quiet window and one CRM+LLM time for
+everyone in parallel (354 ms at 1:100): the target makespan is within 2x of it. Scaling divides
+the waiting by 100 but not the CPU each turn costs, so at 1:100 one process's CPU is the limit;
+--scale 10 shows the same run with waits closer to real ones.
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import signal
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import engine_common as bench
 
 BURST_GAP_S_REAL = 0.5  # messages of a burst, 0.5 s apart in real time
-
-
-# The webhook side stores and wakes with this much concurrency (a web server's worth), not
-# 600 at once: it shares this process and its channel-layer connections with the worker.
+# The web side stores and wakes with this much concurrency (a web server's worth), not 600 at once.
 WEBHOOK_CONCURRENCY = 64
+POLL_S = 0.025
+SCALE = 100
 
 
 async def customer(
     conversation_id: int, burst: int, offset_s: float, sent_at: dict, webhook: asyncio.Semaphore
 ) -> None:
     from conversations import events
-    from conversations.claims import in_thread
+    from conversations.threads import in_thread
 
     await asyncio.sleep(offset_s)
     for n in range(burst):
@@ -46,6 +62,37 @@ async def customer(
             sent_at[conversation_id] = time.monotonic()
             await events.asend_wake(conversation_id)
         await asyncio.sleep(BURST_GAP_S_REAL / SCALE)
+
+
+def unsettled(ids: list[int]) -> dict:
+    """Inbound messages of these conversations still pending or claimed, by state."""
+    from django.db.models import Count
+
+    from conversations.models import Message
+
+    rows = (
+        Message.objects.filter(
+            conversation_id__in=ids,
+            direction=Message.Direction.INBOUND,
+            state__in=[Message.State.PENDING, Message.State.PROCESSING],
+        )
+        .values("state")
+        .annotate(n=Count("id"))
+    )
+    return {row["state"]: row["n"] for row in rows}
+
+
+async def wait_settled(ids: list[int], timeout_s: float = 120) -> None:
+    from conversations.threads import in_thread
+
+    started = reported = time.monotonic()
+    while backlog := await in_thread(unsettled)(ids):
+        if time.monotonic() - started > timeout_s:
+            raise SystemExit(f"messages still unsettled after {timeout_s} s: {backlog}")
+        if time.monotonic() - reported > 5:
+            reported = time.monotonic()
+            print("  still waiting:", backlog, file=sys.stderr)
+        await asyncio.sleep(POLL_S)
 
 
 def reply_times(ids: list[int]) -> dict[int, list]:
@@ -60,60 +107,109 @@ def reply_times(ids: list[int]) -> dict[int, list]:
     return out
 
 
-SCALE = 100
+def turn_count(ids: list[int]) -> int:
+    from conversations.models import Turn
+
+    return Turn.objects.filter(conversation_id__in=ids).count()
 
 
-def backlog(ids: list[int]) -> dict:
-    from django.db.models import Count
+def llm_calls_of(conversation_id: int) -> int:
+    """A turn calls the LLM once, and once more per supersede."""
+    from conversations.models import Turn
 
-    from conversations.models import Message
+    return sum(1 + t.supersede_count for t in Turn.objects.filter(conversation_id=conversation_id))
 
-    rows = (
-        Message.objects.filter(conversation_id__in=ids, direction=Message.Direction.INBOUND)
-        .values("state")
-        .annotate(n=Count("id"))
+
+def machine_busy_cpu_s() -> float:
+    """CPU seconds all cores spent not idle since boot (Linux /proc/stat): every process here,
+    the database and Redis included."""
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Worker:
+    """The measured worker: its CPU clock, and its LLM calls once stopped."""
+
+    cpu_s = None  # () -> CPU seconds so far
+    llm_calls = 0
+
+
+@contextlib.asynccontextmanager
+async def worker_process(threads: int):
+    """bench/engine_worker.py in a process of its own, stopped with SIGTERM afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, str(bench.ROOT / "bench" / "engine_worker.py"), "--scale", str(SCALE)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WORKER_THREADS": str(threads)},
     )
-    return {row["state"]: row["n"] for row in rows}
+    worker = Worker()
+    try:
+        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        if line.strip() != "ready":
+            raise SystemExit(f"the worker process did not start: {line!r}")
+        worker.cpu_s = lambda: process_cpu_s(proc.pid)
+        yield worker
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.get_running_loop().run_in_executor(None, proc.communicate)
+    calls = [line.split()[1] for line in out.splitlines() if line.startswith("llm_calls ")]
+    worker.llm_calls = int(calls[0]) if calls else 0
 
 
-async def run(ids: list[int], bursts: list[int], offsets: list[float]):
+@contextlib.asynccontextmanager
+async def worker_in_this_process(threads: int):
+    from django.conf import settings
+
+    settings.WORKER_THREADS = threads
+    llm = bench.FakeLlm(15 / SCALE, 20 / SCALE)
+    bench.patch_engine(llm, bench.FakeCrm(8 / SCALE, 10 / SCALE))
+    worker = Worker()
+    worker.cpu_s = time.process_time
+    async with bench.InProcessWorker():
+        yield worker
+    worker.llm_calls = llm.calls
+
+
+async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_process: bool):
+    from channels.layers import get_channel_layer
     from django.utils import timezone
 
-    from conversations.claims import in_thread
-    from conversations.models import Message
+    from conversations.threads import in_thread
 
-    llm = bench.FakeLlm(15 / SCALE, 20 / SCALE)
-    crm = bench.FakeCrm(8 / SCALE, 10 / SCALE)
-    bench.patch_engine(llm, crm)
+    if own_process:
+        await get_channel_layer().flush()  # no wake left over from an earlier run
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WEBHOOK_CONCURRENCY))
     sent_at: dict[int, float] = {}
-    async with bench.InProcessWorker():
+    webhook = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+    start_worker = worker_process if own_process else worker_in_this_process
+    async with start_worker(threads) as worker:
+        await customer(warm_id, 1, 0, {}, webhook)
+        await wait_settled([warm_id])
+        cpu_start, own_start, busy_start = worker.cpu_s(), time.process_time(), machine_busy_cpu_s()
         wall_start, db_start = time.monotonic(), timezone.now()
-        webhook = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
         await asyncio.gather(
             *[
                 customer(c, b, o, sent_at, webhook)
                 for c, b, o in zip(ids, bursts, offsets, strict=True)
             ]
         )
-
-        def settled() -> bool:
-            return not Message.objects.filter(
-                conversation_id__in=ids,
-                direction=Message.Direction.INBOUND,
-                state__in=[Message.State.PENDING, Message.State.PROCESSING],
-            ).exists()
-
-        reported = time.monotonic()
-        while not await in_thread(settled)():
-            if time.monotonic() - wall_start > 120:
-                raise SystemExit("messages still pending after 120 s")
-            if time.monotonic() - reported > 5:
-                reported = time.monotonic()
-                print("  still waiting:", await in_thread(backlog)(ids), file=sys.stderr)
-            await asyncio.sleep(0.01)
+        await wait_settled(ids)
+        cpu = worker.cpu_s() - cpu_start
+        own_cpu = time.process_time() - own_start
+        busy = machine_busy_cpu_s() - busy_start
     replies = await in_thread(reply_times)(ids)
-    # Reply latency: from the customer's last message to the last reply it got (wall clock,
-    # both sides in this process; DB timestamps are only used for the makespan's end).
+    # Reply latency: from the customer's last message to the last reply it got (the producer's
+    # clock for the message, the reply row's timestamp for the reply: one machine, one clock).
     last_reply = {c: max(t for t, _ in items) for c, items in replies.items()}
     makespan = (max(last_reply.values()) - db_start).total_seconds()
     latencies = []
@@ -129,10 +225,14 @@ async def run(ids: list[int], bursts: list[int], offsets: list[float]):
         "floor": last_planned + (2 + 9 + 17.5) / SCALE,
         "makespan": makespan,
         "latencies": latencies,
-        "llm_calls": llm.calls,
+        "llm_calls": worker.llm_calls - await in_thread(llm_calls_of)(warm_id),
         "replies": sum(len(items) for items in replies.values()),
         "errors": errors,
         "unanswered": len(ids) - len(replies),
+        "cpu": cpu,
+        "producer_cpu": own_cpu if own_process else float("nan"),
+        "busy": busy,
+        "turns": await in_thread(turn_count)(ids),
     }
 
 
@@ -152,12 +252,14 @@ def main() -> None:
     mode = bench.setup()
     from django.conf import settings
 
+    own_process = not settings.EMBEDDED
     random.seed(args.seed)
     bursts = [random.randint(1, 5) for _ in range(args.customers)]
     offsets = [random.uniform(0, 5 / SCALE) for _ in range(args.customers)]
     messages = sum(bursts)
     quiet_ms, max_wait_ms = 2000 // SCALE, 8000 // SCALE
-    print(f"engine scale benchmark ({mode}); one worker process; time scaled 1:{SCALE}")
+    where = "its own process" if own_process else "this process, with the producer"
+    print(f"engine scale benchmark ({mode}); one worker process ({where}); time scaled 1:{SCALE}")
     print(f"machine: {os.cpu_count()} CPUs")
     print(f"{args.customers} customers, {messages} messages in bursts of 1-5")
     print(
@@ -165,11 +267,9 @@ def main() -> None:
         f"({(2 + 9 + 17.5) / SCALE * 1000:.0f} ms); target makespan <= 2x floor"
     )
     header = f"{'threads':>8} {'floor':>8} {'makespan':>10} {'x floor':>8} {'p50 reply':>10}"
-    header += f" {'p95 reply':>10}"
-    print(header + f" {'LLM/msg':>8} {'replies':>8} {'errors':>7} {'unanswered':>10}")
+    header += f" {'p95 reply':>10} {'LLM/msg':>8} {'replies':>8} {'errors':>7} {'unanswered':>10}"
+    print(header + f" {'worker CPU':>11} {'per turn':>9} {'producer CPU':>13} {'all CPU':>8}")
     for threads in [int(t) for t in args.threads.split(",")]:
-        settings.WORKER_THREADS = threads
-        os.environ["WORKER_THREADS"] = str(threads)
         bench.reset_data()
         bench.configure(
             debounce_quiet_ms=quiet_ms,
@@ -178,17 +278,17 @@ def main() -> None:
             supersede_enabled=True,
             supersede_cap=2,
         )
-        ids = bench.new_conversations(args.customers)
-        cpu = time.process_time()
-        result = asyncio.run(run(ids, bursts, offsets))
-        result["cpu"] = time.process_time() - cpu
+        *ids, warm_id = bench.new_conversations(args.customers + 1)
+        result = asyncio.run(run(ids, warm_id, bursts, offsets, threads, own_process))
         lat = result["latencies"]
         print(
             f"{threads:>8} {result['floor'] * 1000:>6.0f}ms {result['makespan'] * 1000:>8.0f}ms"
             f" {result['makespan'] / result['floor']:>8.2f}"
             f" {bench.median(lat) * 1000:>8.0f}ms {bench.percentile(lat, 95) * 1000:>8.0f}ms"
             f" {result['llm_calls'] / messages:>8.2f} {result['replies']:>8} {result['errors']:>7}"
-            f" {result['unanswered']:>10} cpu {result['cpu']:.1f}s"
+            f" {result['unanswered']:>10} {result['cpu']:>10.2f}s"
+            f" {result['cpu'] * 1000 / max(1, result['turns']):>7.1f}ms"
+            f" {result['producer_cpu']:>12.2f}s {result['busy']:>7.2f}s"
         )
 
 
