@@ -189,19 +189,21 @@ def begin_turn(
 _LIGHT = [f for f in Message._meta.concrete_fields if f.get_internal_type() != "JSONField"]
 _LIGHT_COLUMNS = ", ".join(f.column for f in _LIGHT)
 _CLAIM_FOR_NEW_TURN_SQL = (
-    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = lastval(),"  # noqa: S608 (the model's own column names)
+    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = (SELECT lastval()),"  # noqa: S608 (the model's own column names)
     " updated_at = %s WHERE conversation_id = %s AND direction = %s AND state = %s"
     f" RETURNING {_LIGHT_COLUMNS}"
 )
+# (SELECT lastval()) is computed once; a bare lastval() is volatile, so the planner would
+# evaluate it per row and could not use an index with it.
 _DROP_EMPTY_TURN_SQL = (
-    "DELETE FROM conversations_turn WHERE id = lastval()"
-    " AND NOT EXISTS (SELECT 1 FROM conversations_message WHERE turn_id = lastval())"
+    "DELETE FROM conversations_turn t WHERE t.id = (SELECT lastval())"
+    " AND NOT EXISTS (SELECT 1 FROM conversations_message m WHERE m.turn_id = t.id)"
 )
 _HISTORY_OF_NEW_TURN_SQL = (
     f"SELECT {_LIGHT_COLUMNS} FROM conversations_message"  # noqa: S608 (as above)
     " WHERE conversation_id = %s"
     " AND NOT (direction = %s AND state IN (%s, %s))"
-    " AND NOT (direction = %s AND turn_id = lastval() AND turn_id IS NOT NULL)"
+    " AND NOT (direction = %s AND turn_id = (SELECT lastval()) AND turn_id IS NOT NULL)"
     " AND NOT (direction = %s AND delivery_status = %s)"
     " ORDER BY created_at DESC, id DESC LIMIT %s"
 )
