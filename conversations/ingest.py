@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, rows
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import InboundMessage, Notification, StatusUpdate
@@ -51,10 +51,11 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     return message
 
 
-# Every message of every customer goes through these four statements, so they are plain SQL:
-# the ORM spent ~1.4 ms of CPU per message building them (BENCHMARKS.md, ingest), more than
-# the rest of the webhook. Portable: PostgreSQL, and SQLite from 3.35 (RETURNING); the tests of
-# this module run every one of them on both.
+# Every message of every customer goes through these four statements, so they are plain SQL
+# (the message's INSERT through conversations.rows, built from the model's fields): the ORM
+# spent ~1.4 ms of CPU per message building them (BENCHMARKS.md, ingest), more than the rest of
+# the webhook. Portable: PostgreSQL, and SQLite from 3.35 (RETURNING); the tests of this module
+# run every one of them on both.
 _UPSERT_CUSTOMER_SQL = (
     "INSERT INTO conversations_customer"
     " (wa_id, reply_wa_id, profile_name, document, first_seen_at, last_seen_at)"
@@ -68,14 +69,6 @@ _UPSERT_CUSTOMER_SQL = (
 _OPEN_CONVERSATION_SQL = (
     "SELECT id FROM conversations_conversation WHERE customer_id = %s AND status = %s LIMIT 1"
 )
-_INSERT_MESSAGE_SQL = (
-    "INSERT INTO conversations_message"
-    " (conversation_id, direction, provider_id, type, text, raw, state, claimed_at,"
-    " failure_reason, turn_id, kind, delivery_status, delivery_errors, sent_at, created_at,"
-    " updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, '', NULL, '', '', %s, %s, %s, %s)"
-    " RETURNING id"
-)
 # Redeliveries can come late: the 24 h reply window starts at the newest message.
 _TOUCH_CONVERSATION_SQL = (
     "UPDATE conversations_conversation SET last_inbound_at = CASE"
@@ -84,7 +77,6 @@ _TOUCH_CONVERSATION_SQL = (
 )
 assert Customer._meta.db_table == "conversations_customer"
 assert Conversation._meta.db_table == "conversations_conversation"
-assert Message._meta.db_table == "conversations_message"
 
 
 def _store(item: InboundMessage) -> Message:
@@ -102,37 +94,20 @@ def _store(item: InboundMessage) -> Message:
         cursor.execute(_OPEN_CONVERSATION_SQL, [customer_id, Conversation.Status.OPEN.value])
         row = cursor.fetchone()
         conversation_id = row[0] if row else _open_conversation(customer_id)
-        cursor.execute(
-            _INSERT_MESSAGE_SQL,
-            [
-                conversation_id,
-                Message.Direction.INBOUND.value,
-                item.wamid,
-                item.type,
-                item.text,
-                ops.adapt_json_value(item.raw, None),
-                Message.State.PENDING.value,
-                ops.adapt_json_value([], None),
-                sent_db,
-                now_db,
-                now_db,
-            ],
+        message = rows.insert(
+            Message(
+                conversation_id=conversation_id,
+                direction=Message.Direction.INBOUND,
+                provider_id=item.wamid,
+                type=item.type,
+                text=item.text,
+                raw=item.raw,
+                state=Message.State.PENDING,
+                sent_at=sent_at,
+            )
         )
-        message_id = cursor.fetchone()[0]
         cursor.execute(_TOUCH_CONVERSATION_SQL, [sent_db, sent_db, now_db, conversation_id])
-    return Message(
-        pk=message_id,
-        conversation_id=conversation_id,
-        direction=Message.Direction.INBOUND,
-        provider_id=item.wamid,
-        type=item.type,
-        text=item.text,
-        raw=item.raw,
-        state=Message.State.PENDING,
-        sent_at=sent_at,
-        created_at=now,
-        updated_at=now,
-    )
+    return message
 
 
 def _open_conversation(customer_id: int) -> int:
