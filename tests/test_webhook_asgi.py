@@ -66,6 +66,9 @@ async def call(method="POST", body=b"", headers=None, query=b"", host="bot.examp
     communicator.scope["headers"] = header_list(headers)
     communicator.scope["query_string"] = query
     response = await communicator.get_response(timeout=10)
+    # The app goes on after answering (the wakes): let it finish, as daphne does, before the
+    # communicator is dropped (dropping it cancels the app).
+    await communicator.wait(timeout=10)
     response["text"] = response["body"].decode()
     response["headers"] = {name.lower(): value for name, value in response["headers"]}
     return response
@@ -88,6 +91,23 @@ async def test_it_stores_a_signed_message_answers_200_and_wakes_the_worker(inbou
     message = await sync_to_async(Message.objects.get)()
     assert (message.text, message.state) == ("minha internet caiu", Message.State.PENDING)
     assert await inbound() == [events.wake_event(message.conversation_id)]
+
+
+@pytest.mark.live
+async def test_it_stores_on_postgresql_and_wakes_through_redis(
+    live_database_url, live_redis_url, inbound
+):
+    from channels_redis.core import RedisChannelLayer
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
+    body = wa.encode(wa.notification([wa.text_message(SENDER, "oi"), wa.text_message(SENDER, "2")]))
+    assert (await call(body=body))["status"] == 200
+    assert (await call(body=body))["status"] == 200  # Meta's retry: stored once, woken once
+    messages = await sync_to_async(list)(Message.objects.order_by("id"))
+    assert [m.text for m in messages] == ["oi", "2"]
+    assert await inbound() == [events.wake_event(messages[0].conversation_id)]
 
 
 async def test_it_answers_before_it_wakes_the_worker(monkeypatch):
