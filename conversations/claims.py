@@ -16,7 +16,6 @@ from django.utils.dateparse import parse_datetime
 
 from conversations import rows
 from conversations.models import Conversation, Customer, Message, Turn
-from conversations.threads import in_io_thread, in_thread  # noqa: F401 (their old home)
 
 IN = Message.Direction.INBOUND
 OUT = Message.Direction.OUTBOUND

@@ -199,22 +199,20 @@ def _crashed(turn: Turn, batch_size: int, started: float, exc: Exception) -> Non
     )
 
 
-async def _debounce(conversation_id: int, runtime, peek=None) -> "claims.Peek | None":
+async def _debounce(conversation_id: int, runtime) -> "claims.Peek | None":
     """Wait until the customer has been quiet for the window, never past the max wait.
 
     Returns the last look at the conversation, or None when nothing is pending (or a person
     handles the conversation).
     """
     while True:
-        if peek is None:
-            peek = await in_thread(claims.peek)(conversation_id)
+        peek = await in_thread(claims.peek)(conversation_id)
         wait = _quiet_wait_s(peek, runtime)
         if wait is None:
             return None
         if wait <= 0:
             return peek
         await asyncio.sleep(wait)
-        peek = None
 
 
 def _show_typing(message: Message) -> None:
