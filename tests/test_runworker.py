@@ -2,6 +2,7 @@
 after channel layer errors, graceful stop. The processes themselves: test_e2e_processes.py."""
 
 import asyncio
+import contextlib
 
 import pytest
 from channels.layers import InMemoryChannelLayer
@@ -173,3 +174,70 @@ async def test_it_keeps_reloading_after_a_failed_reload(monkeypatch):
 
     await _until(lambda: len(calls) >= 3)
     await inbound.stop(grace=1)
+
+
+def _swallows_its_first_cancel(forever: asyncio.Event):
+    """What redis-py's send does on Python 3.11 when the cancel lands as asyncio.wait_for's inner
+    future completes: wait_for returns normally, and the caller goes on (here: waits for ever)."""
+
+    async def coroutine(*args, **kwargs):
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await forever.wait()
+
+    return coroutine
+
+
+async def test_cancel_and_wait_cancels_again_a_task_that_swallowed_the_cancel():
+    task = asyncio.ensure_future(_swallows_its_first_cancel(asyncio.Event())())
+    await asyncio.sleep(0)
+
+    async with asyncio.timeout(5):
+        await runworker.cancel_and_wait([task], recancel_s=0.05)
+
+    assert task.cancelled()
+
+
+async def test_it_stops_even_when_a_listener_swallows_the_cancel(monkeypatch):
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(layer, "receive", _swallows_its_first_cancel(asyncio.Event()))
+    monkeypatch.setattr(runworker, "RECANCEL_SECONDS", 0.05)
+    inbound = _worker(layer)
+    inbound.start()
+    await asyncio.sleep(0.05)
+
+    async with asyncio.timeout(5):
+        await inbound.stop(grace=1)
+
+    assert inbound.task.done()
+    assert inbound.listeners and all(listener.done() for listener in inbound.listeners)
+
+
+@pytest.mark.live
+async def test_it_stops_while_wakes_flow_through_the_real_redis_layer(live_redis_url, turns):
+    from channels_redis.core import RedisChannelLayer
+
+    turns.seconds = 0
+    layer = RedisChannelLayer(
+        hosts=[{"address": live_redis_url, "socket_timeout": 30}], prefix="test-stop"
+    )
+    await layer.flush()
+
+    async def send_wakes(count: int) -> None:
+        for n in range(count):
+            await layer.send(INBOUND_CHANNEL, wake_event(n + 1))
+            await asyncio.sleep(0.001 * (n % 3))
+
+    for round_ in range(30):
+        inbound = _worker(layer)
+        inbound.start()
+        sending = asyncio.ensure_future(send_wakes(round_ % 20))
+        await asyncio.sleep(0.001 * (round_ % 25))
+        # Stopped mid-flow: a cancel landing as a Redis command completes used to be lost (the
+        # listener then read on for ever). Every stop must end, its listeners with it.
+        async with asyncio.timeout(10):
+            await inbound.stop(grace=1)
+        assert inbound.task.done()
+        assert all(listener.done() for listener in inbound.listeners)
+        await sending
+    await layer.flush()

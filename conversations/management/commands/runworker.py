@@ -37,6 +37,23 @@ RUNTIME_REFRESH_SECONDS = 1.0
 # A failed listener (channel layer unreachable) listens again on this schedule.
 RESTART_BASE_MS = 500
 RESTART_CAP_MS = 10000
+# While a cancelled task is still running, it is cancelled again this often (see cancel_and_wait).
+RECANCEL_SECONDS = 0.5
+
+
+async def cancel_and_wait(tasks, recancel_s: float = RECANCEL_SECONDS) -> None:
+    """Cancel the tasks and wait until every one has ended, cancelling again while one runs on.
+
+    One cancel is not always enough on Python 3.11: asyncio.wait_for, cancelled in the instant
+    its inner future completes, returns that result instead of raising (fixed in 3.12). redis-py
+    sends every command through wait_for, so a listener cancelled mid-send swallowed it and went
+    on reading the channel (BZPOPMIN, 5 s at a time) for ever, and the stop never ended.
+    """
+    running = {task for task in tasks if not task.done()}
+    while running:
+        for task in running:
+            task.cancel()
+        _, running = await asyncio.wait(running, timeout=recancel_s)
 
 
 async def keep_runtime_fresh() -> None:
@@ -61,6 +78,7 @@ class InboundChannelWorker(Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.task: asyncio.Task | None = None
+        self.listeners: list[asyncio.Task] = []
 
     async def handle(self):
         get_scheduler()
@@ -75,6 +93,7 @@ class InboundChannelWorker(Worker):
         while True:
             # gather, unlike channels' asyncio.wait, cancels the listeners when we are cancelled.
             listeners = [asyncio.ensure_future(self.listener(name)) for name in self.channels]
+            self.listeners = listeners
             try:
                 await asyncio.gather(*listeners)
             except Exception as exc:
@@ -92,9 +111,10 @@ class InboundChannelWorker(Worker):
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop listening, give running turns `grace` seconds, then cancel what is left."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        # The listeners too: a listener that ignored its cancel would outlive the worker's task
+        # (gather ends with its first cancelled child) and go on taking wakes.
+        if self.task is not None:
+            await cancel_and_wait([self.task, *self.listeners])
         for details in self.application_instances.values():
             details["future"].cancel()
         scheduler = get_scheduler()
@@ -104,10 +124,7 @@ class InboundChannelWorker(Worker):
             logger.warning(
                 "%d turns still running after %s s: cancelled", len(scheduler.tasks), grace
             )
-        leftovers = [*scheduler.tasks.values(), scheduler.sweeper]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
+        await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper])
 
 
 class Command(ChannelsRunworker):
