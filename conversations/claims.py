@@ -28,6 +28,28 @@ def _pending(conversation_id: int):
     return Message.objects.filter(conversation_id=conversation_id, direction=IN, state=PENDING)
 
 
+# Every statement that takes messages out of `pending` first locks their conversation's row, as
+# ingest does before it checks whether an earlier message is pending (and then sends no wake):
+# so a message stored without a wake is always committed before the claim that takes the earlier
+# one, and is taken with it. On PostgreSQL each statement of a transaction sees what committed
+# before it began (READ COMMITTED), so the claim after the lock sees that message. SQLite runs
+# one writing transaction at a time, which gives the same order without the lock.
+_LOCK_CONVERSATION_SQL = "SELECT id FROM conversations_conversation WHERE id = %s FOR NO KEY UPDATE"
+
+
+def _lock_statements(conversation_id: int) -> list[rows.Statement]:
+    if not connection.features.has_select_for_update:
+        return []
+    return [(_LOCK_CONVERSATION_SQL, [conversation_id])]
+
+
+def _lock_conversation(conversation_id: int) -> None:
+    """Inside a transaction: lock the conversation's row until it ends (see above)."""
+    with connection.cursor() as cursor:
+        for sql, params in _lock_statements(conversation_id):
+            cursor.execute(sql, params)
+
+
 @dataclass
 class Peek:
     conversation: Conversation | None  # None: it does not exist
@@ -87,7 +109,9 @@ def peek(conversation_id: int) -> Peek:
     if oldest is None:
         return Peek(conversation)
     if handler != BOT:
-        _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
+        with transaction.atomic():
+            _lock_conversation(conversation_id)
+            _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
         return Peek(conversation)
     return Peek(conversation, _arrival(oldest), _arrival(newest))
 
@@ -134,6 +158,12 @@ def claim_pending(turn: Turn) -> list[Message]:
     Returns the newly claimed messages, oldest first: one conditional UPDATE, so a message that
     left `pending` meanwhile is not taken, and the rows it returns are exactly the ones it moved.
     """
+    with transaction.atomic():
+        _lock_conversation(turn.conversation_id)
+        return _claim_pending(turn)
+
+
+def _claim_pending(turn: Turn) -> list[Message]:
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
     params = [
         PROCESSING.value,
@@ -173,18 +203,20 @@ def begin_turn(
     if rows.one_query_allowed():
         return _begin_in_one_query(turn, history_window)
     with transaction.atomic():
+        _lock_conversation(conversation_id)
         rows.insert(turn)
-        batch = claim_pending(turn)
+        batch = _claim_pending(turn)
         if not batch:
             transaction.set_rollback(True)
             return None
     return Begun(turn, batch)
 
 
-# begin_turn on PostgreSQL: the turn's INSERT, the claim, taking the turn back when nothing was
-# claimed, and the history, as one query (one round trip and one implicit transaction instead of
-# five). lastval() is the turn's new id. Messages come back without their JSON fields, which
-# stay deferred (from_db without converters; the engine never reads them).
+# begin_turn on PostgreSQL: the conversation's lock, the turn's INSERT, the claim, taking the
+# turn back when nothing was claimed, and the history, as one query (one round trip and one
+# implicit transaction instead of six). lastval() is the turn's new id. Messages come back
+# without their JSON fields, which stay deferred (from_db without converters; the engine never
+# reads them).
 _LIGHT = [f for f in Message._meta.concrete_fields if f.get_internal_type() != "JSONField"]
 _LIGHT_COLUMNS = ", ".join(f.column for f in _LIGHT)
 _CLAIM_FOR_NEW_TURN_SQL = (
@@ -217,6 +249,7 @@ def _begin_in_one_query(turn: Turn, history_window: int) -> Begun | None:
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
     conversation_id = turn.conversation_id
     statements = [
+        (_LOCK_CONVERSATION_SQL, [conversation_id]),
         rows.insert_statement(turn),
         (
             _CLAIM_FOR_NEW_TURN_SQL,
@@ -229,7 +262,7 @@ def _begin_in_one_query(turn: Turn, history_window: int) -> Begun | None:
         history_params = [conversation_id, IN.value, PENDING.value, PROCESSING.value, OUT.value]
         history_params += [OUT.value, Message.Delivery.FAILED.value, history_window]
         statements.append((_HISTORY_OF_NEW_TURN_SQL, history_params))
-    inserted, claimed, _, *earlier = rows.results_in_one_query(statements)
+    _locked, inserted, claimed, _, *earlier = rows.results_in_one_query(statements)
     if not claimed:
         return None
     rows.saved(turn, inserted[0][0])

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from conversations import events, rows
+from conversations import claims, events, rows
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import InboundMessage, Notification, StatusUpdate
@@ -32,30 +32,47 @@ _MAY_REPLACE = {
 def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     """Store one inbound message as pending; None when its wamid is already stored (a duplicate).
 
-    With `wake`, the worker is woken for its conversation once the transaction commits;
-    `ingest_notification` passes False and wakes each conversation once per POST instead.
+    With `wake`, the worker is woken for its conversation once the transaction commits, unless
+    an earlier message of the conversation is still pending: whoever takes that one takes this
+    one too. `ingest_notification` passes False and wakes each conversation once per POST.
     """
+    stored = _store_once(item)
+    if stored is None:
+        return None
+    if wake and stored.needs_wake:
+        events.wake_on_commit(stored.message.conversation_id)
+    return stored.message
+
+
+@dataclass(frozen=True)
+class Stored:
+    message: Message
+    # No earlier message of the conversation was pending when this one was stored: it is the
+    # one whose wake brings a worker. A later one needs none: every claim takes all pending
+    # messages and waits for the conversation row this delivery locked (claims.py), so the claim
+    # that takes the earlier message takes this one too.
+    needs_wake: bool
+
+
+def _store_once(item: InboundMessage) -> Stored | None:
     try:
         # Its own transaction (a savepoint inside a caller's): a duplicate rolls back everything
         # this delivery touched, the customer's last_seen_at and reply number included.
         with transaction.atomic():
-            message = _store(item)
-            if wake:
-                events.wake_on_commit(message.conversation_id)
+            return _store(item)
     except IntegrityError:
         # The unique wamid: another delivery of this message got there first (maybe racing us).
         if Message.objects.filter(provider_id=item.wamid).exists():
             logger.info("duplicate delivery of an inbound message ignored")
             return None
         raise
-    return message
 
 
-# Every message of every customer goes through these four statements, so they are plain SQL
-# (the message's INSERT through conversations.rows, built from the model's fields): the ORM
-# spent ~1.4 ms of CPU per message building them (BENCHMARKS.md, ingest), more than the rest of
-# the webhook. Portable: PostgreSQL, and SQLite from 3.35 (RETURNING); the tests of this module
-# run every one of them on both.
+# Every message of every customer goes through these statements, so they are plain SQL (the
+# message's INSERT through conversations.rows, built from the model's fields): the ORM spent
+# ~1.4 ms of CPU per message building them (BENCHMARKS.md, ingest), more than the rest of the
+# webhook. Portable: PostgreSQL, and SQLite from 3.35 (RETURNING); the tests of this module run
+# every one of them on both.
 _UPSERT_CUSTOMER_SQL = (
     "INSERT INTO conversations_customer"
     " (wa_id, reply_wa_id, profile_name, document, first_seen_at, last_seen_at)"
@@ -66,20 +83,19 @@ _UPSERT_CUSTOMER_SQL = (
     " ELSE conversations_customer.profile_name END"
     " RETURNING id"
 )
-_OPEN_CONVERSATION_SQL = (
-    "SELECT id FROM conversations_conversation WHERE customer_id = %s AND status = %s LIMIT 1"
-)
 # Redeliveries can come late: the 24 h reply window starts at the newest message.
-_TOUCH_CONVERSATION_SQL = (
+_TOUCH = (
     "UPDATE conversations_conversation SET last_inbound_at = CASE"
     " WHEN last_inbound_at IS NULL OR last_inbound_at < %s THEN %s ELSE last_inbound_at END,"
-    " updated_at = %s WHERE id = %s"
+    " updated_at = %s"
 )
+_TOUCH_OPEN_CONVERSATION_SQL = _TOUCH + " WHERE customer_id = %s AND status = %s RETURNING id"
+_TOUCH_CONVERSATION_SQL = _TOUCH + " WHERE id = %s"
 assert Customer._meta.db_table == "conversations_customer"
 assert Conversation._meta.db_table == "conversations_conversation"
 
 
-def _store(item: InboundMessage) -> Message:
+def _store(item: InboundMessage) -> Stored:
     now = timezone.now()
     sent_at = item.sent_at or now
     ops = connection.ops
@@ -91,9 +107,19 @@ def _store(item: InboundMessage) -> Message:
             _UPSERT_CUSTOMER_SQL, [item.wa_id, item.reply_wa_id, item.profile_name, now_db, now_db]
         )
         customer_id = cursor.fetchone()[0]
-        cursor.execute(_OPEN_CONVERSATION_SQL, [customer_id, Conversation.Status.OPEN.value])
+        # Touching the open conversation locks its row before the pending check below: a claim
+        # (which locks it too) runs either before that check or after our commit, never between.
+        touch = [sent_db, sent_db, now_db]
+        cursor.execute(
+            _TOUCH_OPEN_CONVERSATION_SQL, [*touch, customer_id, Conversation.Status.OPEN.value]
+        )
         row = cursor.fetchone()
-        conversation_id = row[0] if row else _open_conversation(customer_id)
+        if row:
+            conversation_id = row[0]
+        else:
+            conversation_id = _open_conversation(customer_id)
+            cursor.execute(_TOUCH_CONVERSATION_SQL, [*touch, conversation_id])
+        earlier_pending = claims.has_pending(conversation_id)
         message = rows.insert(
             Message(
                 conversation_id=conversation_id,
@@ -106,8 +132,7 @@ def _store(item: InboundMessage) -> Message:
                 sent_at=sent_at,
             )
         )
-        cursor.execute(_TOUCH_CONVERSATION_SQL, [sent_db, sent_db, now_db, conversation_id])
-    return message
+    return Stored(message, needs_wake=not earlier_pending)
 
 
 def _open_conversation(customer_id: int) -> int:
@@ -148,23 +173,25 @@ class IngestResult:
     duplicates: int = 0
     statuses_applied: int = 0
     statuses_ignored: int = 0
+    # The conversations to wake: those where a new message found nothing else pending.
     conversation_ids: list[int] = field(default_factory=list)
 
 
 def ingest_notification(notification: Notification, *, wake: bool = True) -> IngestResult:
-    """Store every message (one transaction each), apply every status, then wake each
-    conversation that got a new message once (on commit). With `wake=False` the caller wakes
-    `result.conversation_ids` itself (the ASGI webhook, from its event loop)."""
+    """Store every message (one transaction each), apply every status, then wake once (on
+    commit) each conversation that needs it (see store_inbound). With `wake=False` the caller
+    wakes `result.conversation_ids` itself (the ASGI webhook, from its event loop)."""
     result = IngestResult()
     for item in notification.messages:
-        message = store_inbound(item, wake=False)
-        if message is None:
+        stored = _store_once(item)
+        if stored is None:
             result.duplicates += 1
             continue
         result.stored += 1
-        if message.conversation_id not in result.conversation_ids:
-            result.conversation_ids.append(message.conversation_id)
-        logger.debug("stored inbound %s from %s", message.type, mask_phone(item.wa_id))
+        conversation_id = stored.message.conversation_id
+        if stored.needs_wake and conversation_id not in result.conversation_ids:
+            result.conversation_ids.append(conversation_id)
+        logger.debug("stored inbound %s from %s", stored.message.type, mask_phone(item.wa_id))
     for status in notification.statuses:
         if apply_status(status):
             result.statuses_applied += 1

@@ -96,3 +96,105 @@ def test_settle_hands_the_conversation_to_a_person_with_the_failed_batch(convers
     assert conversation.handoff_reason == "reply not sent"
     message = Message.objects.get(pk=begun.batch[0].pk)
     assert (message.state, message.failure_reason) == (Message.State.FAILED, "reply not sent")
+
+
+# A message stored without a wake (an earlier one was pending) racing the claim that takes the
+# earlier one, on this machine's PostgreSQL: the claim must wait for that delivery's commit and
+# take both, or the later message would be left pending with no wake coming.
+
+
+def _begin(conversation) -> list[int]:
+    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0, history_window=5)
+    return [m.pk for m in begun.batch]
+
+
+def _claim_more(conversation) -> list[int]:
+    return [m.pk for m in claims.claim_pending(Turn.objects.create(conversation=conversation))]
+
+
+def _skip_for_a_person(conversation) -> list[int]:
+    claims.peek(conversation.pk)
+    return list(
+        Message.objects.filter(state=Message.State.SKIPPED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _backend_waits_on_a_lock(pid: int, timeout_s: float = 10) -> bool:
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout_s
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+            row = cursor.fetchone()
+            if row and row[0] == "Lock":
+                return True
+            time.sleep(0.01)
+    return False
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("claimant", [_begin, _claim_more, _skip_for_a_person])
+def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
+    live_database_url, conversation, claimant, monkeypatch
+):
+    import threading
+
+    from django.db import connection
+
+    from conversations import ingest
+    from conversations.payloads import InboundMessage
+
+    assert connection.vendor == "postgresql"
+    if claimant is _skip_for_a_person:
+        Conversation.objects.filter(pk=conversation.pk).update(handler=Conversation.Handler.HUMAN)
+    earlier = inbound(conversation, "a")
+    checked, go = threading.Event(), threading.Event()
+    has_pending = claims.has_pending
+
+    def check_then_pause(conversation_id):
+        found = has_pending(conversation_id)
+        checked.set()  # the delivery has looked for pending messages and not committed yet
+        go.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(claims, "has_pending", check_then_pause)
+    stored, claimed, pids = [], [], []
+
+    def deliver():
+        try:
+            item = InboundMessage(
+                wamid="wamid.LATER", wa_id=conversation.customer.wa_id, type="text", text="b"
+            )
+            stored.append(ingest._store_once(item))
+        finally:
+            connection.close()
+
+    def claim():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.append(cursor.fetchone()[0])
+            claimed.append(claimant(conversation))
+        finally:
+            connection.close()
+
+    delivery = threading.Thread(target=deliver)
+    delivery.start()
+    assert checked.wait(timeout=10)
+    claimer = threading.Thread(target=claim)
+    claimer.start()
+    try:
+        while not pids:
+            time.sleep(0.005)
+        assert _backend_waits_on_a_lock(pids[0]), "the claim did not wait for the delivery"
+    finally:
+        go.set()
+        delivery.join(timeout=10)
+        claimer.join(timeout=10)
+    later = stored[0].message
+    assert stored[0].needs_wake is False  # it saw the earlier message pending
+    assert claimed == [[earlier.pk, later.pk]]
+    assert not Message.objects.filter(state=Message.State.PENDING).exists()

@@ -340,3 +340,40 @@ def test_it_stores_one_row_when_store_inbound_races_itself(live_database_url):
         thread.join(timeout=30)
     assert sorted(r is None for r in results) == [False, True]
     assert Message.objects.filter(provider_id="wamid.RACE").count() == 1
+
+
+def test_it_sends_no_wake_while_an_earlier_message_of_the_conversation_is_pending(
+    django_capture_on_commit_callbacks,
+):
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        first = store_inbound(item("wamid.1"))
+        store_inbound(item("wamid.2"))  # the worker woken for wamid.1 takes both
+    send_wake.assert_called_once_with(first.conversation_id)
+
+
+def test_it_wakes_again_once_the_earlier_messages_are_claimed(django_capture_on_commit_callbacks):
+    first = store_inbound(item("wamid.1"))
+    Message.objects.filter(pk=first.pk).update(state=Message.State.PROCESSING)
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        store_inbound(item("wamid.2"))
+    send_wake.assert_called_once_with(first.conversation_id)
+
+
+def test_a_notification_wakes_no_conversation_whose_earlier_message_is_pending(
+    django_capture_on_commit_callbacks,
+):
+    store_inbound(item("wamid.1"))
+    body = wa.notification([wa.text_message(SENDER, "2"), wa.text_message(SENDER, "3")])
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = ingest_notification(parse_notification(body))
+    assert (result.stored, result.conversation_ids) == (2, [])
+    send_wake.assert_not_called()
