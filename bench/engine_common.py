@@ -125,6 +125,9 @@ def configure(**fields) -> None:
 SCALED = {"debounce_quiet_ms": 20, "debounce_max_wait_ms": 80, "lock_ttl_seconds": 10}
 
 
+_wa_ids: dict[int, str] = {}  # conversation id -> its customer's WhatsApp id
+
+
 def new_conversations(n: int) -> list[int]:
     from conversations.models import Conversation, Customer
 
@@ -132,7 +135,13 @@ def new_conversations(n: int) -> list[int]:
     for i in range(n):
         customer = Customer.objects.create(wa_id=f"55219{i:08d}")
         ids.append(Conversation.objects.create(customer=customer).pk)
+        _wa_ids[ids[-1]] = customer.wa_id
     return ids
+
+
+def wa_id_of(conversation_id: int) -> str:
+    """The WhatsApp id a conversation made by new_conversations() receives messages from."""
+    return _wa_ids[conversation_id]
 
 
 def store(conversation_id: int, text: str):
@@ -152,6 +161,19 @@ def store(conversation_id: int, text: str):
         )
     finally:
         close_old_connections()
+
+
+def deliver(wa_id: str, text: str) -> list[int]:
+    """What the webhook does with one message after its checks: store it pending, exactly once,
+    through conversations.ingest. Returns the conversations to wake (none when an earlier message
+    of the conversation is still pending: the worker that takes it takes this one too)."""
+    from conversations.ingest import ingest_notification
+    from conversations.payloads import InboundMessage, Notification
+
+    item = InboundMessage(
+        wamid=f"wamid.bench-{uuid.uuid4().hex}", wa_id=wa_id, type="text", text=text
+    )
+    return ingest_notification(Notification(messages=[item]), wake=False).conversation_ids
 
 
 class FakeLlm:

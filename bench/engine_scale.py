@@ -11,9 +11,10 @@ What runs where, with PostgreSQL and Redis (all on this machine's cores):
   CPU time (user + system, all its threads) from the first message to the last reply.
   Also printed for that window: this process's CPU ("producer") and the whole machine's busy
   CPU ("all": every process, PostgreSQL and Redis included; at most cores x makespan).
-- this process plays the web side, as daphne does in production: it stores each message (a
-  pending row) and sends its wake through the channel layer, on the planned schedule, then polls
-  the database every 25 ms until every message is settled. The makespan and latencies come from
+- this process plays the web side, as daphne does in production: on the planned schedule it
+  stores each message as the webhook does (conversations.ingest: a pending row) and sends the
+  wake that asks for through the channel layer (none while an earlier message of the
+  conversation is pending), then polls the database every 25 ms until every message is settled. The makespan and latencies come from
   the reply rows' timestamps, not from the poll.
 Embedded mode has no channel layer between processes (in-process layer, fakeredis): there the
 worker runs in this process next to the producer, and the CPU figure covers both.
@@ -55,17 +56,26 @@ SCALE = 100
 
 
 async def customer(
-    conversation_id: int, burst: int, offset_s: float, sent_at: dict, webhook: asyncio.Semaphore
+    conversation_id: int,
+    burst: int,
+    offset_s: float,
+    sent_at: dict,
+    webhook: asyncio.Semaphore,
+    wakes: list | None = None,
 ) -> None:
     from conversations import events
     from conversations.threads import in_thread
 
+    wa_id = bench.wa_id_of(conversation_id)
     await asyncio.sleep(offset_s)
     for n in range(burst):
         async with webhook:
-            await in_thread(bench.store)(conversation_id, f"mensagem {n + 1} de {burst}")
+            to_wake = await in_thread(bench.deliver)(wa_id, f"mensagem {n + 1} de {burst}")
             sent_at[conversation_id] = time.monotonic()
-            await events.asend_wake(conversation_id)
+            for woken in to_wake:
+                await events.asend_wake(woken)
+            if wakes is not None:
+                wakes.append(len(to_wake))
         await asyncio.sleep(BURST_GAP_S_REAL / SCALE)
 
 
@@ -206,6 +216,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
         await get_channel_layer().flush()  # no wake left over from an earlier run
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WEBHOOK_CONCURRENCY))
     sent_at: dict[int, float] = {}
+    wakes: list[int] = []
     webhook = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
     start_worker = worker_process if own_process else worker_in_this_process
     async with start_worker(threads) as worker:
@@ -215,7 +226,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
         wall_start, db_start = time.monotonic(), timezone.now()
         await asyncio.gather(
             *[
-                customer(c, b, o, sent_at, webhook)
+                customer(c, b, o, sent_at, webhook, wakes)
                 for c, b, o in zip(ids, bursts, offsets, strict=True)
             ]
         )
@@ -244,6 +255,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
         "latencies": latencies,
         "llm_calls": worker.llm_calls - await in_thread(llm_calls_of)(warm_id),
         "replies": sum(len(items) for items in replies.values()),
+        "wakes": sum(wakes),
         "errors": errors,
         "unanswered": len(ids) - len(replies),
         "cpu": cpu,
@@ -285,7 +297,8 @@ def main() -> None:
     )
     header = f"{'threads':>8} {'floor':>8} {'last sent':>10} {'makespan':>10} {'x floor':>8}"
     header += f" {'p50 reply':>10}"
-    header += f" {'p95 reply':>10} {'LLM/msg':>8} {'replies':>8} {'errors':>7} {'unanswered':>10}"
+    header += f" {'p95 reply':>10} {'LLM/msg':>8} {'wakes':>6}"
+    header += f" {'replies':>8} {'errors':>7} {'unanswered':>10}"
     print(header + f" {'worker CPU':>11} {'per turn':>9} {'producer CPU':>13} {'all CPU':>8}")
     for threads in [int(t) for t in args.threads.split(",")]:
         bench.reset_data()
@@ -304,7 +317,8 @@ def main() -> None:
             f" {result['makespan'] * 1000:>8.0f}ms"
             f" {result['makespan'] / result['floor']:>8.2f}"
             f" {bench.median(lat) * 1000:>8.0f}ms {bench.percentile(lat, 95) * 1000:>8.0f}ms"
-            f" {result['llm_calls'] / messages:>8.2f} {result['replies']:>8} {result['errors']:>7}"
+            f" {result['llm_calls'] / messages:>8.2f} {result['wakes']:>6}"
+            f" {result['replies']:>8} {result['errors']:>7}"
             f" {result['unanswered']:>10} {result['cpu']:>10.2f}s"
             f" {result['cpu'] * 1000 / max(1, result['turns']):>7.1f}ms"
             f" {result['producer_cpu']:>12.2f}s {result['busy']:>7.2f}s"
