@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import socket
 import statistics
 import sys
@@ -32,8 +33,8 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def webhook_body(index: int, customers: int, run_id: str) -> bytes:
-    sender = f"55119{index % customers:08d}"
+def webhook_body(index: int, customers: int, run_id: str, first_sender: int = 0) -> bytes:
+    sender = f"55119{first_sender + index % customers:08d}"
     payload = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -243,10 +244,14 @@ class WakeDrain:
 
 def ingest_requests(args, secret: bytes) -> list:
     run_id = uuid.uuid4().hex[:12]
+    # New senders every run: no worker answers, so an earlier run's messages stay pending, and a
+    # message whose conversation has one pending sends no wake. Within a run a sender's second
+    # message finds its first pending, as it would during the worker's debounce window.
+    first_sender = random.randrange(10**8 - args.customers)
     url = args.url.rstrip("/") + WEBHOOK_PATH
     out = []
     for index in range(args.n):
-        body = webhook_body(index, args.customers, run_id)
+        body = webhook_body(index, args.customers, run_id, first_sender)
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, body)}
         out.append(http_request("POST", url, body, headers))
     return out
