@@ -9,8 +9,8 @@ What runs where, with PostgreSQL and Redis (all on this machine's cores):
 - the worker is a process of its own, bench/engine_worker.py: `runworker supportbot-inbound`
   with the fake CRM and LLM below. It is the one worker process measured: the makespan, and its
   CPU time (user + system, all its threads) from the first message to the last reply.
-  Also printed for that window: this process's CPU ("producer") and the whole machine's busy
-  CPU ("all": every process, PostgreSQL and Redis included; at most cores x makespan).
+  Also printed for that window: this process's CPU ("producer"), PostgreSQL's and Redis's, and
+  the whole machine's busy CPU ("all": every process; at most cores x makespan).
 - this process plays the web side, as daphne does in production: on the planned schedule it
   stores each message as the webhook does (conversations.ingest: a pending row) and sends the
   wake that asks for through the channel layer (none while an earlier message of the
@@ -158,8 +158,34 @@ def machine_busy_cpu_s() -> float:
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+        return _cpu_s(stat.read())
+
+
+def _cpu_s(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVICES = ("postgres", "redis-server")
+
+
+def services_cpu_s() -> dict[str, float]:
+    """CPU seconds so far of every PostgreSQL and Redis process on this machine, by name.
+    Processes that start and end between two readings are missed (the connection pools keep
+    theirs for the whole run)."""
+    totals = dict.fromkeys(SERVICES, 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:  # gone meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name in totals:
+            totals[name] += _cpu_s(text)
+    return totals
 
 
 class Worker:
@@ -222,6 +248,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
     async with start_worker(threads) as worker:
         await customer(warm_id, 1, 0, {}, webhook)
         await wait_settled([warm_id])
+        services_start = services_cpu_s()
         cpu_start, own_start, busy_start = worker.cpu_s(), time.process_time(), machine_busy_cpu_s()
         wall_start, db_start = time.monotonic(), timezone.now()
         await asyncio.gather(
@@ -234,6 +261,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
         cpu = worker.cpu_s() - cpu_start
         own_cpu = time.process_time() - own_start
         busy = machine_busy_cpu_s() - busy_start
+        services = {k: v - services_start[k] for k, v in services_cpu_s().items()}
     replies = await in_thread(reply_times)(ids)
     # Reply latency: from the customer's last message to the last reply it got (the producer's
     # clock for the message, the reply row's timestamp for the reply: one machine, one clock).
@@ -261,6 +289,7 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
         "cpu": cpu,
         "producer_cpu": own_cpu if own_process else float("nan"),
         "busy": busy,
+        "services": services,
         "turns": await in_thread(turn_count)(ids),
     }
 
@@ -299,7 +328,8 @@ def main() -> None:
     header += f" {'p50 reply':>10}"
     header += f" {'p95 reply':>10} {'LLM/msg':>8} {'wakes':>6}"
     header += f" {'replies':>8} {'errors':>7} {'unanswered':>10}"
-    print(header + f" {'worker CPU':>11} {'per turn':>9} {'producer CPU':>13} {'all CPU':>8}")
+    header += f" {'worker CPU':>11} {'per turn':>9} {'producer CPU':>13}"
+    print(header + f" {'PostgreSQL':>11} {'Redis':>6} {'all CPU':>8}")
     for threads in [int(t) for t in args.threads.split(",")]:
         bench.reset_data()
         bench.configure(
@@ -321,7 +351,8 @@ def main() -> None:
             f" {result['replies']:>8} {result['errors']:>7}"
             f" {result['unanswered']:>10} {result['cpu']:>10.2f}s"
             f" {result['cpu'] * 1000 / max(1, result['turns']):>7.1f}ms"
-            f" {result['producer_cpu']:>12.2f}s {result['busy']:>7.2f}s"
+            f" {result['producer_cpu']:>12.2f}s {result['services']['postgres']:>10.2f}s"
+            f" {result['services']['redis-server']:>5.2f}s {result['busy']:>7.2f}s"
         )
 
 
