@@ -12,6 +12,7 @@ from channels.testing import ApplicationCommunicator, HttpCommunicator
 
 from conversations import events
 from conversations.models import Message
+from conversations.threads import in_thread
 from conversations.webhook import MAX_BODY_BYTES
 from conversations.webhook_asgi import WhatsAppWebhookApp
 from supportbot.asgi import application
@@ -105,7 +106,9 @@ async def test_it_stores_on_postgresql_and_wakes_through_redis(
     body = wa.encode(wa.notification([wa.text_message(SENDER, "oi"), wa.text_message(SENDER, "2")]))
     assert (await call(body=body))["status"] == 200
     assert (await call(body=body))["status"] == 200  # Meta's retry: stored once, woken once
-    messages = await sync_to_async(list)(Message.objects.order_by("id"))
+    # A unit of work, which gives its connection back: one left open in sync_to_async's thread
+    # kept PostgreSQL from dropping the test database at the end of the session.
+    messages = await in_thread(list)(Message.objects.order_by("id"))
     assert [m.text for m in messages] == ["oi", "2"]
     assert await inbound() == [events.wake_event(messages[0].conversation_id)]
 
