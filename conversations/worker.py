@@ -64,10 +64,17 @@ class TurnScheduler:
             self.tasks.pop(conversation_id, None)
             self.rewake.discard(conversation_id)
 
-    async def drain(self) -> None:
-        """Wait for every running task (tests, shutdown)."""
+    async def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait for every running task (tests, shutdown), at most `timeout_s` seconds; True when
+        none is left. Cancels nothing: on Python 3.11 wait_for's cancel on timeout can be lost
+        (see runworker.cancel_and_wait), and then it waits for ever."""
+        deadline = None if timeout_s is None else self.loop.time() + timeout_s
         while self.tasks:
-            await asyncio.gather(*list(self.tasks.values()), return_exceptions=True)
+            remaining = None if deadline is None else deadline - self.loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(list(self.tasks.values()), timeout=remaining)
+        return True
 
 
 _schedulers: dict[asyncio.AbstractEventLoop, TurnScheduler] = {}

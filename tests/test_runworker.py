@@ -213,6 +213,23 @@ async def test_it_stops_even_when_a_listener_swallows_the_cancel(monkeypatch):
     assert inbound.listeners and all(listener.done() for listener in inbound.listeners)
 
 
+async def test_it_stops_even_when_a_turn_swallows_the_cancel(monkeypatch):
+    monkeypatch.setattr(worker.engine, "run_turns", _swallows_its_first_cancel(asyncio.Event()))
+    monkeypatch.setattr(runworker, "RECANCEL_SECONDS", 0.05)
+    layer = InMemoryChannelLayer()
+    inbound = _worker(layer)
+    inbound.start()
+    await layer.send(INBOUND_CHANNEL, wake_event(12))
+    await _until(lambda: get_scheduler().tasks)
+    turn = get_scheduler().tasks[12]
+
+    async with asyncio.timeout(5):
+        await inbound.stop(grace=0.1)
+
+    assert turn.done()
+    assert not get_scheduler().tasks
+
+
 @pytest.mark.live
 async def test_it_stops_while_wakes_flow_through_the_real_redis_layer(live_redis_url, turns):
     from channels_redis.core import RedisChannelLayer

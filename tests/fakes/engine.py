@@ -235,9 +235,7 @@ async def stop_scheduler() -> None:
     scheduler = _schedulers.pop(asyncio.get_running_loop(), None)
     if scheduler is None:
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(scheduler.drain(), 10)
-    leftovers = [*scheduler.tasks.values(), scheduler.sweeper]
-    for task in leftovers:
-        task.cancel()
-    await asyncio.gather(*leftovers, return_exceptions=True)
+    from conversations.management.commands.runworker import cancel_and_wait
+
+    await scheduler.drain(10)
+    await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper])

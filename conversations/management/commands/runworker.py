@@ -118,9 +118,7 @@ class InboundChannelWorker(Worker):
         for details in self.application_instances.values():
             details["future"].cancel()
         scheduler = get_scheduler()
-        try:
-            await asyncio.wait_for(scheduler.drain(), grace)
-        except TimeoutError:
+        if not await scheduler.drain(grace):
             logger.warning(
                 "%d turns still running after %s s: cancelled", len(scheduler.tasks), grace
             )
