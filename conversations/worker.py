@@ -66,8 +66,8 @@ class TurnScheduler:
 
     async def drain(self, timeout_s: float | None = None) -> bool:
         """Wait for every running task (tests, shutdown), at most `timeout_s` seconds; True when
-        none is left. Cancels nothing: on Python 3.11 wait_for's cancel on timeout can be lost
-        (see runworker.cancel_and_wait), and then it waits for ever."""
+        none is left. Cancels nothing: wait_for would cancel the turns on timeout and then wait
+        for them, for ever if one lost its cancel (Python 3.11: see runworker.cancel_and_wait)."""
         deadline = None if timeout_s is None else self.loop.time() + timeout_s
         while self.tasks:
             remaining = None if deadline is None else deadline - self.loop.time()
