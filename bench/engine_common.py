@@ -215,11 +215,11 @@ class FakeCrm:
 
 
 def patch_engine(llm, crm) -> None:
-    from conversations import engine
+    from conversations import turn_run
 
-    engine.generate_reply = llm
-    engine.build_customer_context = crm
-    engine.send_typing_indicator = lambda message: True
+    turn_run.generate_reply = llm
+    turn_run.build_customer_context = crm
+    turn_run.send_typing_indicator = lambda message: True
 
 
 def percentile(values: list[float], p: float) -> float:

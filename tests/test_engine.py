@@ -10,82 +10,36 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
-from conversations import engine, events
+from conversations import engine
 from conversations.keys import lock_key
 from conversations.locks import ConversationLock
 from conversations.models import Conversation, Message, Turn
-from conversations.runtime import get_runtime
 from conversations.threads import in_thread
 from tests.fakes.engine import (
-    FakeAssistant,
-    FakeCrm,
     all_settled,
+    assistant,  # noqa: F401 (fixture)
     astore,
     configure,
+    conversation,
+    crm,  # noqa: F401 (fixture)
     inbound,
-    new_conversation,
     overlapping_turns,
+    q,
     replies,
     request_texts,
     running_worker,
-    short_lived_connections,  # noqa: F401 (autouse fixture)
+    scaled,  # noqa: F401 (fixture)
+    short_lived_connections,  # noqa: F401 (fixture)
     store,
     turns,
     wait_until,
+    wakes,  # noqa: F401 (fixture)
+    webhook,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ERROR_WORDS = ("processando", "erro", "error", "desculpe")
-
-
-@pytest.fixture
-def assistant(monkeypatch):
-    fake = FakeAssistant(delay_s=0.15)
-    monkeypatch.setattr(engine, "generate_reply", fake)
-    return fake
-
-
-@pytest.fixture
-def crm(monkeypatch):
-    fake = FakeCrm(delay_s=0.09)
-    monkeypatch.setattr(engine, "build_customer_context", fake)
-    monkeypatch.setattr(engine, "claim_notice", lambda outage_id, conversation_id: True)
-    return fake
-
-
-@pytest.fixture
-def wakes(monkeypatch):
-    """Wakes the engine sends (re-wakes after release), recorded instead of delivered."""
-    sent = []
-
-    async def record(conversation_id):
-        sent.append(conversation_id)
-        return True
-
-    monkeypatch.setattr(events, "asend_wake", record)
-    return sent
-
-
-@pytest.fixture
-def scaled(db):
-    return configure()
-
-
-async def q(fn, *args, **kwargs):
-    """Run a sync (querying) helper from a test's event loop."""
-    return await in_thread(fn)(*args, **kwargs)
-
-
-async def conversation(**kwargs) -> Conversation:
-    return await in_thread(new_conversation)(**kwargs)
-
-
-async def webhook(conversation_id: int, text: str) -> Message:
-    """What the webhook does: store the message, then wake the worker."""
-    message = await astore(conversation_id, text)
-    await events.asend_wake(conversation_id)
-    return message
 
 
 def assert_no_error_text(conversation_id: int) -> None:
@@ -370,75 +324,6 @@ async def test_it_skips_messages_of_a_conversation_a_person_handles(scaled, assi
     assert await q(turns, c.pk) == []
 
 
-async def test_it_does_not_reply_when_a_person_takes_over_during_the_turn(scaled, assistant, crm):
-    c = await conversation()
-    await astore(c.pk, "oi")
-
-    async def take_over(request):
-        await in_thread(
-            lambda: Conversation.objects.filter(pk=c.pk).update(handler=Conversation.Handler.HUMAN)
-        )()
-
-    assistant.on_call = take_over
-    await engine.run_turns(c.pk)
-    assert await q(replies, c.pk) == []
-    assert [m.state for m in await q(inbound, c.pk)] == [Message.State.SKIPPED]
-    assert (await q(turns, c.pk))[0].outcome == Turn.Outcome.HUMAN
-
-
-async def test_it_sends_the_fallback_once_and_hands_over_when_the_llm_fails(scaled, assistant, crm):
-    assistant.fail = True
-    c = await conversation()
-    await astore(c.pk, "oi")
-    await engine.run_turns(c.pk)
-    await astore(c.pk, "alô?")
-    await engine.run_turns(c.pk)
-    assert await q(replies, c.pk) == []
-    (fallback,) = await q(replies, c.pk, kind=Message.Kind.FALLBACK)
-    assert fallback.text == get_runtime().fallback_reply
-    await in_thread(c.refresh_from_db)()
-    assert c.handler == Conversation.Handler.HUMAN
-    assert "the fake model is down" in c.handoff_reason
-    first, second = await q(inbound, c.pk)
-    assert first.state == Message.State.FAILED
-    assert "the fake model is down" in first.failure_reason
-    assert second.state == Message.State.SKIPPED  # a person handles it now
-    (turn,) = await q(turns, c.pk)
-    assert turn.outcome == Turn.Outcome.FALLBACK
-    assert len(assistant.calls) == 1
-
-
-async def test_it_hands_over_when_the_reply_cannot_be_sent(scaled, assistant, crm, monkeypatch):
-    from conversations.whatsapp import SendError
-
-    def broken_send(conversation, message):
-        raise SendError("Cloud API answered 400")
-
-    monkeypatch.setattr(engine, "hand_over", broken_send)
-    c = await conversation()
-    await astore(c.pk, "oi")
-    await engine.run_turns(c.pk)
-    (message,) = await q(inbound, c.pk)
-    assert message.state == Message.State.FAILED
-    assert (await q(turns, c.pk))[0].outcome == Turn.Outcome.HUMAN
-    await in_thread(c.refresh_from_db)()
-    assert c.handler == Conversation.Handler.HUMAN
-
-
-async def test_it_replies_when_the_context_raises_against_its_contract(
-    scaled, assistant, crm, monkeypatch
-):
-    def broken_context(conversation_id, texts):
-        raise RuntimeError("bug")
-
-    monkeypatch.setattr(engine, "build_customer_context", broken_context)
-    c = await conversation()
-    await astore(c.pk, "oi")
-    await engine.run_turns(c.pk)
-    assert assistant.calls[0].context.crm_ok is False
-    assert len(await q(replies, c.pk)) == 1
-
-
 async def test_it_leaves_the_batch_claimed_when_the_turn_crashes(
     scaled, assistant, crm, monkeypatch, caplog
 ):
@@ -485,64 +370,6 @@ async def test_it_records_the_turn(scaled, assistant, crm):
     (reply,) = await q(replies, c.pk)
     assert reply.turn_id == turn.pk
     assert {m.turn_id for m in await q(inbound, c.pk)} == {turn.pk}
-
-
-async def test_it_shows_the_typing_indicator_on_the_newest_message_and_refreshes_it(
-    scaled, assistant, crm, monkeypatch
-):
-    shown = []
-
-    def typing(message):
-        shown.append(message.pk)
-        return True
-
-    monkeypatch.setattr(engine, "send_typing_indicator", typing)
-    monkeypatch.setattr(engine, "TYPING_REFRESH_S", 0.05)
-    assistant.delay_s = 0.3
-    c = await conversation()
-    await astore(c.pk, "um")
-    newest = await astore(c.pk, "dois")
-    await engine.run_turns(c.pk)
-    assert len(shown) >= 3
-    assert set(shown) == {newest.pk}
-
-
-async def test_it_answers_when_the_typing_indicator_fails(scaled, assistant, crm, monkeypatch):
-    def broken(message):
-        raise RuntimeError("Cloud API down")
-
-    monkeypatch.setattr(engine, "send_typing_indicator", broken)
-    c = await conversation()
-    await astore(c.pk, "oi")
-    await engine.run_turns(c.pk)
-    assert len(await q(replies, c.pk)) == 1
-
-
-async def test_it_sends_due_outage_notices_before_the_reply(scaled, assistant, crm, monkeypatch):
-    crm.notices = [(7, "Aviso: falha na sua região.")]
-    claimed = []
-
-    def claim_once(outage_id, conversation_id):
-        first = (outage_id, conversation_id) not in claimed
-        claimed.append((outage_id, conversation_id))
-        return first
-
-    monkeypatch.setattr(engine, "claim_notice", claim_once)
-    c = await conversation()
-    await astore(c.pk, "sem internet")
-    await engine.run_turns(c.pk)
-    await astore(c.pk, "ainda sem")
-    await engine.run_turns(c.pk)
-    (notice,) = await q(replies, c.pk, kind=Message.Kind.NOTICE)
-    assert notice.text == "Aviso: falha na sua região."
-    sent = await in_thread(
-        lambda: list(
-            Message.objects.filter(conversation_id=c.pk, direction="out")
-            .order_by("created_at", "id")
-            .values_list("kind", flat=True)
-        )
-    )()
-    assert sent == ["notice", "reply", "reply"]
 
 
 async def test_it_builds_the_transcript_from_our_history_within_the_window(db, assistant, crm):

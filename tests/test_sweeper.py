@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations import engine, events, sweeper
+from conversations import engine, events, sweeper, turn_run
 from conversations.keys import lock_key
 from conversations.locks import ConversationLock
 from conversations.models import Message, Turn
@@ -174,8 +174,8 @@ async def test_it_gets_a_dead_workers_message_answered_exactly_once(db, monkeypa
     # the lock TTL the sweeper puts the message back and the worker answers it, once.
     await in_thread(configure)(lock_ttl_seconds=1)
     assistant = FakeAssistant(delay_s=0.05)
-    monkeypatch.setattr(engine, "generate_reply", assistant)
-    monkeypatch.setattr(engine, "build_customer_context", FakeCrm(delay_s=0.01))
+    monkeypatch.setattr(turn_run, "generate_reply", assistant)
+    monkeypatch.setattr(turn_run, "build_customer_context", FakeCrm(delay_s=0.01))
 
     async def worker_dies(request):
         if len(assistant.calls) == 1:

@@ -6,7 +6,7 @@ import contextlib
 import pytest
 from channels.testing import ApplicationCommunicator
 
-from conversations import engine, worker
+from conversations import engine, turn_run, worker
 from conversations.events import INBOUND_CHANNEL, WAKE_EVENT, wake_event
 from conversations.models import Message, RuntimeSettings
 from conversations.threads import in_thread
@@ -32,14 +32,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def assistant(monkeypatch):
     fake = FakeAssistant(delay_s=0.15)
-    monkeypatch.setattr(engine, "generate_reply", fake)
+    monkeypatch.setattr(turn_run, "generate_reply", fake)
     return fake
 
 
 @pytest.fixture
 def crm(monkeypatch):
     fake = FakeCrm(delay_s=0.02)
-    monkeypatch.setattr(engine, "build_customer_context", fake)
+    monkeypatch.setattr(turn_run, "build_customer_context", fake)
     return fake
 
 

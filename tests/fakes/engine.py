@@ -17,6 +17,7 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.worker import Worker
 from django.db import close_old_connections
 
+from conversations import events, turn_run
 from conversations.assistant import AssistantError
 from conversations.events import INBOUND_CHANNEL
 from conversations.models import Conversation, Customer, Message, RuntimeSettings, Turn
@@ -91,7 +92,7 @@ def request_texts(request) -> list[str]:
 
 
 class FakeAssistant:
-    """Stands in for conversations.engine.generate_reply: sleeps, records, answers.
+    """Stands in for conversations.turn_run.generate_reply: sleeps, records, answers.
 
     The reply names the last user text, so a test can tell which question a reply answered.
     `fail=True` raises AssistantError (the real one's final failure). `on_call(request)` runs
@@ -239,3 +240,55 @@ async def stop_scheduler() -> None:
 
     await scheduler.drain(10)
     await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper])
+
+
+# Fixtures and helpers of the engine and turn tests (import them into the test module).
+
+
+@pytest.fixture
+def assistant(monkeypatch):
+    fake = FakeAssistant(delay_s=0.15)
+    monkeypatch.setattr(turn_run, "generate_reply", fake)
+    return fake
+
+
+@pytest.fixture
+def crm(monkeypatch):
+    fake = FakeCrm(delay_s=0.09)
+    monkeypatch.setattr(turn_run, "build_customer_context", fake)
+    monkeypatch.setattr(turn_run, "claim_notice", lambda outage_id, conversation_id: True)
+    return fake
+
+
+@pytest.fixture
+def wakes(monkeypatch):
+    """Wakes the engine sends (re-wakes after release), recorded instead of delivered."""
+    sent = []
+
+    async def record(conversation_id):
+        sent.append(conversation_id)
+        return True
+
+    monkeypatch.setattr(events, "asend_wake", record)
+    return sent
+
+
+@pytest.fixture
+def scaled(db):
+    return configure()
+
+
+async def q(fn, *args, **kwargs):
+    """Run a sync (querying) helper from a test's event loop."""
+    return await in_thread(fn)(*args, **kwargs)
+
+
+async def conversation(**kwargs) -> Conversation:
+    return await in_thread(new_conversation)(**kwargs)
+
+
+async def webhook(conversation_id: int, text: str) -> Message:
+    """What the webhook does: store the message, then wake the worker."""
+    message = await astore(conversation_id, text)
+    await events.asend_wake(conversation_id)
+    return message
