@@ -1,12 +1,11 @@
-"""The inbound queue of record: pending -> processing (claimed by a turn) -> answered/failed/skipped.
+"""The inbound queue of record: pending -> processing (claimed by a turn) -> answered/failed/skipped
+(the last step: conversations.turn_end).
 
 Plain synchronous functions, each one unit of work that the engine runs in a worker thread
 (conversations.threads). Every state change is a conditional update on the expected state, so
 a claim that someone else moved (the sweeper reset it) is never overwritten.
 """
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -116,31 +115,19 @@ def peek(conversation_id: int) -> Peek:
     return Peek(conversation, _arrival(oldest), _arrival(newest))
 
 
-# The hot queries of every turn (the claim, the checks after the reply and after settling or
-# releasing, the history below) in plain SQL: building and compiling them through the ORM costs
+# The hot queries of every turn (the claim, the check after releasing, the history below) in
+# plain SQL: building and compiling them through the ORM costs
 # several times the query itself. Every value is a query parameter; the table names are the
 # models' own (checked right below).
 _HAS_PENDING_SQL = (
     "SELECT 1 FROM conversations_message"
     " WHERE conversation_id = %s AND direction = %s AND state = %s LIMIT 1"
 )
-_AFTER_REPLY_SQL = (
-    "SELECT c.handler,"
-    " (SELECT COUNT(*) FROM conversations_message m"
-    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s),"
-    " (SELECT COUNT(*) FROM conversations_message m"
-    "  WHERE m.conversation_id = c.id AND m.turn_id = %s AND m.state = %s)"
-    " FROM conversations_conversation c WHERE c.id = %s"
-)
-# Conditional: only messages still pending are claimed, only ones still ours are settled.
+# Conditional: only messages still pending are claimed.
 # RETURNING hands back exactly the rows this statement moved (PostgreSQL, SQLite >= 3.35).
 _CLAIM_SQL = (
     "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = %s, updated_at = %s"
     " WHERE conversation_id = %s AND direction = %s AND state = %s RETURNING *"
-)
-_FINISH_BATCH_SQL = (
-    "UPDATE conversations_message SET state = %s, failure_reason = %s, updated_at = %s"
-    " WHERE turn_id = %s AND state = %s"
 )
 assert Message._meta.db_table == "conversations_message"
 assert Conversation._meta.db_table == "conversations_conversation"
@@ -270,25 +257,6 @@ def _begin_in_one_query(turn: Turn, history_window: int) -> Begun | None:
     return Begun(turn, batch, list(reversed(_light_messages(earlier[0]))) if earlier else [])
 
 
-@dataclass
-class AfterReply:
-    new_pending: bool  # messages arrived while the reply was prepared
-    claims_intact: bool  # every message of the batch is still claimed by this turn
-    handler: str | None
-
-
-def after_reply(turn: Turn, batch_size: int) -> AfterReply:
-    """What changed while the reply was prepared, in one query."""
-    params = [IN.value, PENDING.value, turn.pk, PROCESSING.value, turn.conversation_id]
-    with connection.cursor() as cursor:
-        cursor.execute(_AFTER_REPLY_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
-        return AfterReply(False, False, None)
-    handler, pending, claimed = row
-    return AfterReply(pending > 0, claimed == batch_size, handler)
-
-
 # history()'s query, written out for the same reason as the checks above (the ORM's own SQL for
 # the filter chain it replaces, including the IS NOT NULL that keeps rows without a turn).
 _HISTORY_SQL = (
@@ -325,72 +293,3 @@ def history(conversation_id: int, turn: Turn, batch_ids: list[int], window: int)
     ]
     rows = Message.objects.raw(_HISTORY_SQL.format(not_batch=not_batch), params)
     return list(reversed(list(rows)))
-
-
-def _with_end(fields: dict, started: float | None) -> dict:
-    if started is not None:
-        fields["total_ms"] = max(0, round((time.monotonic() - started) * 1000))
-    fields["finished_at"] = timezone.now()
-    return fields
-
-
-def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
-    """Record the turn's outcome and timings; `started` (monotonic) gives total_ms."""
-    Turn.objects.filter(pk=turn.pk).update(**_with_end(fields, started))
-
-
-# finish_turn's UPDATE for settle(), which also asks has_pending's question.
-_RECORD_TURN_SQL = (
-    "UPDATE conversations_turn SET {assignments} WHERE id = %s"
-    " RETURNING EXISTS (SELECT 1 FROM conversations_message"
-    " WHERE conversation_id = %s AND direction = %s AND state = %s)"
-)
-assert Turn._meta.db_table == "conversations_turn"
-
-
-def _record_turn(turn: Turn, fields: dict) -> rows.Statement:
-    """Write the turn's fields; its one row says whether the conversation has pending messages."""
-    model_fields = [Turn._meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in model_fields)
-    values = [f.get_db_prep_value(fields[f.name], connection) for f in model_fields]
-    return (
-        _RECORD_TURN_SQL.format(assignments=assignments),
-        [*values, turn.pk, turn.conversation_id, IN.value, PENDING.value],
-    )
-
-
-def settle(
-    turn: Turn,
-    *,
-    batch_state: str = "",
-    reason: str = "",
-    handoff: str = "",
-    started: float | None = None,
-    first: Sequence[rows.Statement] = (),
-    **fields,
-) -> Peek | None:
-    """End a turn in one commit: `first` (the engine's sent-reply record), a handoff to a
-    person, the batch's state, the turn record. On PostgreSQL that is one round trip.
-
-    Returns a fresh peek at the conversation, the loop's next look for pending messages, or None
-    when nothing is pending (the usual case: the turn record's UPDATE answers that, sparing the
-    full peek's query).
-    """
-    statements = list(first)
-    if handoff:
-        statements.append(
-            rows.update_statement(
-                Conversation,
-                turn.conversation_id,
-                handler=Conversation.Handler.HUMAN,
-                handoff_reason=handoff[:255],
-            )
-        )
-    if batch_state:
-        stamp = connection.ops.adapt_datetimefield_value(timezone.now())
-        statements.append(
-            (_FINISH_BATCH_SQL, [str(batch_state), reason[:255], stamp, turn.pk, PROCESSING.value])
-        )
-    statements.append(_record_turn(turn, _with_end(fields, started)))
-    row = rows.in_one_round_trip(statements)
-    return peek(turn.conversation_id) if row and row[0] else None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conversations import claims, events
+from conversations import claims, events, turn_end
 from conversations.debounce import quiet_wait_s
 from conversations.locks import ConversationLock, renewed
 from conversations.models import Turn
@@ -164,6 +164,6 @@ def _crashed(turn: Turn, batch_size: int, started: float, exc: Exception) -> Non
     """A bug or an outage mid-turn: the batch stays claimed and the sweeper retries it once the
     claim outlives the lock TTL. The loop stops rather than spin on the same failure."""
     logger.error("conversation %s: turn %s crashed", turn.conversation_id, turn.pk, exc_info=exc)
-    claims.finish_turn(
+    turn_end.finish_turn(
         turn, started=started, batch_size=batch_size, detail=f"crashed: {type(exc).__name__}"
     )

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from conversations import claims
+from conversations import claims, turn_end
 from conversations.assistant import AssistantError, AssistantRequest, generate_reply
 from conversations.debounce import wait_for_quiet
 from conversations.locks import LockUnavailable
@@ -155,7 +155,7 @@ class TurnRun:
             logger.warning(
                 "conversation %s: turn %s: %s", self.turn.conversation_id, self.turn.pk, detail
             )
-        peek = claims.settle(
+        peek = turn_end.settle(
             self.turn,
             batch_state=batch_state,
             started=self.started,
@@ -177,7 +177,7 @@ class TurnRun:
         The reply, or on an assistant failure the fallback once, after which a person handles
         the conversation. Returns SUPERSEDE instead when new messages should be taken in.
         """
-        state = claims.after_reply(self.turn, len(self.batch))
+        state = turn_end.after_reply(self.turn, len(self.batch))
         if state.new_pending and may_supersede and not error:
             return SUPERSEDE, None
         if not self._still_ours(state.claims_intact):

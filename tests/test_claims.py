@@ -1,5 +1,5 @@
 """conversations.claims: the queue of record's units of work (run on SQLite here, on PostgreSQL
-with DATABASE_URL set, where begin_turn and settle each travel as one query)."""
+with DATABASE_URL set, where begin_turn travels as one query)."""
 
 import time
 
@@ -57,45 +57,6 @@ def test_begin_turn_leaves_no_turn_when_nothing_is_pending(conversation):
     inbound(conversation, "já respondida", state=Message.State.ANSWERED)
     assert claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0) is None
     assert not Turn.objects.exists()
-
-
-def test_settle_records_the_turn_and_tells_whether_more_is_pending(conversation):
-    inbound(conversation, "um")
-    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0)
-    later = inbound(conversation, "chegou depois")
-    peek = claims.settle(
-        begun.turn,
-        batch_state=Message.State.ANSWERED,
-        started=time.monotonic(),
-        outcome=Turn.Outcome.ANSWERED,
-        batch_size=1,
-    )
-    assert peek.oldest == later.created_at
-    turn = Turn.objects.get(pk=begun.turn.pk)
-    assert (turn.outcome, turn.batch_size) == (Turn.Outcome.ANSWERED, 1)
-    assert turn.finished_at is not None
-    assert Message.objects.get(pk=begun.batch[0].pk).state == Message.State.ANSWERED
-    assert claims.settle(begun.turn, outcome=Turn.Outcome.ANSWERED) is not None
-    later.state = Message.State.ANSWERED
-    later.save()
-    assert claims.settle(begun.turn, outcome=Turn.Outcome.ANSWERED) is None
-
-
-def test_settle_hands_the_conversation_to_a_person_with_the_failed_batch(conversation):
-    inbound(conversation, "um")
-    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0)
-    claims.settle(
-        begun.turn,
-        batch_state=Message.State.FAILED,
-        reason="reply not sent",
-        handoff="reply not sent",
-        outcome=Turn.Outcome.HUMAN,
-    )
-    conversation.refresh_from_db()
-    assert conversation.handler == Conversation.Handler.HUMAN
-    assert conversation.handoff_reason == "reply not sent"
-    message = Message.objects.get(pk=begun.batch[0].pk)
-    assert (message.state, message.failure_reason) == (Message.State.FAILED, "reply not sent")
 
 
 # A message stored without a wake (an earlier one was pending) racing the claim that takes the

@@ -327,12 +327,12 @@ async def test_it_skips_messages_of_a_conversation_a_person_handles(scaled, assi
 async def test_it_leaves_the_batch_claimed_when_the_turn_crashes(
     scaled, assistant, crm, monkeypatch, caplog
 ):
-    from conversations import claims
+    from conversations import turn_end
 
     def database_gone(*args):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(claims, "after_reply", database_gone)  # mid-turn, after the claim
+    monkeypatch.setattr(turn_end, "after_reply", database_gone)  # mid-turn, after the claim
     c = await conversation()
     await astore(c.pk, "oi")
     await engine.run_turns(c.pk)  # does not raise: the worker goes on with other conversations
