@@ -148,8 +148,10 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
     claimer = threading.Thread(target=claim)
     claimer.start()
     try:
-        while not pids:
+        deadline = time.monotonic() + 10
+        while not pids and time.monotonic() < deadline:
             time.sleep(0.005)
+        assert pids, "the claim's thread did not start"
         assert _backend_waits_on_a_lock(pids[0]), "the claim did not wait for the delivery"
     finally:
         go.set()

@@ -12,14 +12,14 @@ from conversations.models import Message, RuntimeSettings
 from conversations.threads import in_thread
 from supportbot.asgi import application  # imported early: it runs django.setup() (logging)
 from tests.fakes.engine import (
-    FakeAssistant,
     FakeCrm,
     all_settled,
+    assistant,  # noqa: F401 (fixture)
     astore,
-    configure,
     fresh_channel_layer,
     new_conversation,
     replies,
+    scaled,  # noqa: F401 (fixture)
     short_lived_connections,  # noqa: F401 (autouse fixture)
     stop_scheduler,
     store,
@@ -30,22 +30,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def assistant(monkeypatch):
-    fake = FakeAssistant(delay_s=0.15)
-    monkeypatch.setattr(turn_run, "generate_reply", fake)
-    return fake
-
-
-@pytest.fixture
 def crm(monkeypatch):
+    """A faster CRM than tests/fakes/engine.py's: these tests answer many conversations."""
     fake = FakeCrm(delay_s=0.02)
     monkeypatch.setattr(turn_run, "build_customer_context", fake)
     return fake
-
-
-@pytest.fixture
-def scaled(db):
-    return configure()
 
 
 @contextlib.asynccontextmanager
