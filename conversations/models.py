@@ -171,6 +171,15 @@ class Message(models.Model):
                 name="message_inbound_work",
                 condition=Q(state__in=["pending", "processing"]),
             ),
+            # Every message and every turn asks for a conversation's pending messages (ingest,
+            # peek, claim). This index answers exactly that, holds only the pending ones, and is
+            # the planner's choice even on statistics that are stale or from an empty table:
+            # otherwise it took message_inbound_work and read every pending message of everyone.
+            models.Index(
+                fields=["conversation", "created_at"],
+                name="message_pending_by_conv",
+                condition=Q(direction="in", state="pending"),
+            ),
         ]
 
     def __str__(self):

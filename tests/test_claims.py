@@ -4,6 +4,7 @@ with DATABASE_URL set, where begin_turn travels as one query)."""
 import time
 
 import pytest
+from django.utils import timezone
 
 from conversations import claims
 from conversations.models import Conversation, Customer, Message, Turn
@@ -161,3 +162,44 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
     assert stored[0].needs_wake is False  # it saw the earlier message pending
     assert claimed == [[earlier.pk, later.pk]]
     assert not Message.objects.filter(state=Message.State.PENDING).exists()
+
+
+@pytest.mark.live
+def test_the_pending_queries_read_only_the_conversations_pending_messages(
+    live_database_url, conversation
+):
+    """On statistics from an empty table (autovacuum off, or a fresh database) the planner took
+    message_inbound_work for these and read every pending message of every conversation: each
+    must use message_pending_by_conv, which holds only pending inbound messages, by conversation."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")  # the table is empty here
+    others = [
+        Conversation.objects.create(customer=Customer.objects.create(wa_id=f"55219000{n:05d}"))
+        for n in range(20)
+    ]
+    Message.objects.bulk_create(
+        Message(conversation=other, direction="in", text="x", provider_id=f"w.{other.pk}.{n}")
+        for other in others
+        for n in range(100)  # a table of some pages: on two, reading it all is cheapest
+    )
+    inbound(conversation, "a")
+    pending = [claims.IN.value, claims.PENDING.value]
+    queries = {
+        "has_pending": (claims._HAS_PENDING_SQL, [conversation.pk, *pending]),
+        "peek": (claims._PEEK_SQL, [*pending, *pending, conversation.pk]),
+        "claim": (
+            claims._CLAIM_SQL,
+            ["processing", timezone.now(), None, timezone.now(), conversation.pk, *pending],
+        ),
+        "begin_turn's claim": (
+            claims._CLAIM_FOR_NEW_TURN_SQL,
+            ["processing", timezone.now(), timezone.now(), conversation.pk, *pending],
+        ),
+    }
+    with connection.cursor() as cursor:
+        for name, (sql, params) in queries.items():
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "message_pending_by_conv" in plan, f"{name}:\n{plan}"
