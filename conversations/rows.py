@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+Statement = tuple[str, list]  # SQL with %s placeholders, and its parameters
+
 
 @cache
 def _insert_plan(model: type[Model], vendor: str) -> tuple[str, list]:
@@ -45,6 +47,36 @@ def insert_statement(instance: Model) -> "Statement":
     return sql, [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
 
 
+def insert_select_statement(
+    instance: Model, source: Statement, expressions: dict[str, str]
+) -> Statement:
+    """INSERT ... SELECT ... FROM `source`: as insert_statement, but the fields named in
+    `expressions` (by attname) take an SQL expression over `source` (a FROM clause and its
+    parameters) instead of a value. RETURNING the primary key, then those fields in order.
+    No row is inserted when `source` yields none."""
+    _, fields = _insert_plan(type(instance), connection.vendor)
+    _, values = insert_statement(instance)
+    source_sql, source_params = source
+    quote = connection.ops.quote_name
+    selected, params = [], []
+    for field, value in zip(fields, values, strict=True):
+        if field.attname in expressions:
+            selected.append(expressions[field.attname])
+        else:
+            selected.append("%s")
+            params.append(value)
+    returned = [instance._meta.pk, *(f for f in fields if f.attname in expressions)]
+    # As in _insert_plan, only the model's names and the caller's fixed SQL go into the text.
+    sql = "INSERT INTO {} ({}) SELECT {} FROM {} RETURNING {}".format(  # noqa: S608
+        quote(instance._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(selected),
+        source_sql,
+        ", ".join(quote(f.column) for f in returned),
+    )
+    return sql, [*params, *source_params]
+
+
 def saved(instance: Model, pk) -> Model:
     """The instance as Model.save() leaves it once stored with primary key `pk`."""
     instance.pk = pk
@@ -59,9 +91,6 @@ def insert(instance: Model) -> Model:
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         return saved(instance, cursor.fetchone()[0])
-
-
-Statement = tuple[str, list]  # SQL with %s placeholders, and its parameters
 
 
 def update_statement(model: type[Model], pk, **values) -> Statement:

@@ -4,6 +4,7 @@ with DATABASE_URL set, where begin_turn travels as one query)."""
 import time
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from conversations import claims
@@ -130,7 +131,9 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
             item = InboundMessage(
                 wamid="wamid.LATER", wa_id=conversation.customer.wa_id, type="text", text="b"
             )
-            stored.append(ingest._store_once(item))
+            # Inside a transaction ingest goes statement by statement, through has_pending.
+            with transaction.atomic():
+                stored.append(ingest._store_once(item))
         finally:
             connection.close()
 
@@ -162,6 +165,89 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
     assert stored[0].needs_wake is False  # it saw the earlier message pending
     assert claimed == [[earlier.pk, later.pk]]
     assert not Message.objects.filter(state=Message.State.PENDING).exists()
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("claimant", [_begin, _claim_more, _skip_for_a_person])
+def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
+    live_database_url, conversation, claimant
+):
+    """The same race when the delivery is one query (ingest outside a transaction): it is held
+    inside that query, after it has locked the conversation's row and before it commits, by a
+    transaction that holds the same wamid uncommitted, then rolls back."""
+    import threading
+
+    from django.db import connection
+
+    from conversations import ingest
+    from conversations.payloads import InboundMessage
+
+    assert connection.vendor == "postgresql"
+    if claimant is _skip_for_a_person:
+        Conversation.objects.filter(pk=conversation.pk).update(handler=Conversation.Handler.HUMAN)
+    earlier = inbound(conversation, "a")
+    holding, release = threading.Event(), threading.Event()
+    stored, claimed, pids = [], [], {}
+
+    class RollBack(Exception):
+        pass
+
+    def hold_the_wamid():
+        try:
+            with transaction.atomic():
+                Message.objects.create(
+                    conversation=conversation, direction="out", provider_id="wamid.LATER"
+                )
+                holding.set()
+                release.wait(timeout=10)
+                raise RollBack
+        except RollBack:
+            pass
+        finally:
+            connection.close()
+
+    def run_recording_pid(name, fn):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids[name] = cursor.fetchone()[0]
+            fn()
+        finally:
+            connection.close()
+
+    def deliver():
+        item = InboundMessage(
+            wamid="wamid.LATER", wa_id=conversation.customer.wa_id, type="text", text="b"
+        )
+        stored.append(ingest._store_once(item))
+
+    holder = threading.Thread(target=hold_the_wamid)
+    holder.start()
+    assert holding.wait(timeout=10)
+    delivery = threading.Thread(target=run_recording_pid, args=("delivery", deliver))
+    claimer = threading.Thread(
+        target=run_recording_pid, args=("claim", lambda: claimed.append(claimant(conversation)))
+    )
+    try:
+        delivery.start()
+        assert _backend_waits_on_a_lock(_pid_of("delivery", pids)), "the delivery was not held"
+        claimer.start()
+        assert _backend_waits_on_a_lock(_pid_of("claim", pids)), "the claim did not wait"
+    finally:
+        release.set()
+        for thread in (holder, delivery, claimer):
+            thread.join(timeout=10)
+    assert stored[0].needs_wake is False  # it saw the earlier message pending
+    assert claimed == [[earlier.pk, stored[0].message.pk]]
+    assert not Message.objects.filter(state=Message.State.PENDING).exists()
+
+
+def _pid_of(name: str, pids: dict, timeout_s: float = 10) -> int:
+    deadline = time.monotonic() + timeout_s
+    while name not in pids and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert name in pids, f"the {name}'s thread did not start"
+    return pids[name]
 
 
 @pytest.mark.live

@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import events, ingest
@@ -321,6 +322,23 @@ def test_it_stores_one_row_when_two_deliveries_of_one_wamid_race(live_database_u
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
+def test_it_stores_one_row_when_two_deliveries_to_an_open_conversation_race(
+    live_database_url, settings
+):
+    # The customer has an open conversation: both deliveries take the one-query path.
+    settings.WHATSAPP_APP_SECRET = "race-secret"
+    store_inbound(item("wamid.FIRST"), wake=False)
+    for round_ in range(10):
+        body = wa.encode(wa.notification([wa.text_message(SENDER, f"{round_}")]))
+        with mock.patch("conversations.events.send_wake"):
+            statuses = _deliver_concurrently([body, body], settings.WHATSAPP_APP_SECRET)
+        assert statuses == [200, 200]
+    assert Message.objects.count() == 11
+    assert Conversation.objects.count() == 1
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
 def test_it_stores_one_row_when_store_inbound_races_itself(live_database_url):
     assert connection.vendor == "postgresql"
     results: list = []
@@ -377,3 +395,79 @@ def test_a_notification_wakes_no_conversation_whose_earlier_message_is_pending(
         result = ingest_notification(parse_notification(body))
     assert (result.stored, result.conversation_ids) == (2, [])
     send_wake.assert_not_called()
+
+
+# On PostgreSQL outside a transaction (the webhook's case), a message to an open conversation is
+# stored in one query: the behaviour above, again, that way. The first message of a customer and
+# the first after a closed conversation take the statement-by-statement path, which opens one.
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_message_to_an_open_conversation_takes_one_query(live_database_url):
+    assert connection.vendor == "postgresql"
+    first = store_inbound(item("wamid.1"), wake=False)
+    later = T0 + timedelta(minutes=1)
+    with CaptureQueriesContext(connection) as queries:
+        returned = store_inbound(
+            item("wamid.2", text="caiu", sent_at=later, raw={"id": "wamid.2"}, profile_name="Ana"),
+            wake=False,
+        )
+    assert len(queries) == 1
+    stored = Message.objects.get(pk=returned.pk)
+    for field in Message._meta.concrete_fields:
+        assert getattr(returned, field.attname) == getattr(stored, field.attname), field.name
+    assert stored.conversation_id == first.conversation_id
+    assert (stored.direction, stored.state, stored.text, stored.raw, stored.sent_at) == (
+        "in",
+        Message.State.PENDING,
+        "caiu",
+        {"id": "wamid.2"},
+        later,
+    )
+    assert Conversation.objects.get().last_inbound_at == later
+    assert Customer.objects.get().profile_name == "Ana"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_only_the_first_of_several_pending_messages_asks_for_a_wake(
+    live_database_url,
+):
+    stored = [ingest._store_once(item(f"wamid.{n}")) for n in range(3)]
+    assert [s.needs_wake for s in stored] == [True, False, False]
+    Message.objects.update(state=Message.State.PROCESSING)
+    assert ingest._store_once(item("wamid.3")).needs_wake is True
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+class TestOnPostgresqlInOneQuery:
+    """The tests above whose later deliveries find an open conversation."""
+
+    test_a_duplicate_changes_nothing = staticmethod(
+        test_it_stores_a_duplicate_wamid_once_and_changes_nothing
+    )
+    test_both_forms_of_a_number = staticmethod(
+        test_it_keeps_one_customer_for_both_forms_of_a_number_and_replies_to_the_latest
+    )
+    test_profile_name_kept = staticmethod(test_it_keeps_the_profile_name_when_a_delivery_has_none)
+    test_closed_conversation = staticmethod(
+        test_it_opens_a_new_conversation_when_the_last_one_is_closed
+    )
+    test_human_handler = staticmethod(
+        test_it_stores_pending_also_when_a_human_handles_the_conversation
+    )
+    test_last_inbound_at = staticmethod(test_it_never_moves_last_inbound_at_backwards)
+    test_no_wake_for_a_duplicate = staticmethod(test_it_does_not_wake_for_a_duplicate)
+    test_no_wake_while_pending = staticmethod(
+        test_it_sends_no_wake_while_an_earlier_message_of_the_conversation_is_pending
+    )
+    test_wake_once_claimed = staticmethod(test_it_wakes_again_once_the_earlier_messages_are_claimed)
+    test_notification = staticmethod(
+        test_a_notification_wakes_no_conversation_whose_earlier_message_is_pending
+    )
+
+    @pytest.fixture(autouse=True)
+    def _postgresql(self, live_database_url):
+        assert connection.vendor == "postgresql"

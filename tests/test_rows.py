@@ -1,7 +1,7 @@
 """conversations.rows: plain-SQL INSERT and UPDATE of one row, as Model.save() would write it."""
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db.models.signals import post_save, pre_save
 
 from conversations import rows
@@ -55,6 +55,31 @@ def test_it_updates_one_row_and_its_auto_now_field(conversation):
 
 def test_it_reports_a_missing_row(conversation):
     assert rows.update(Conversation, conversation.pk + 1000, handler="human") == 0
+
+
+def _insert_select(message: Message, conversation_id: int) -> list[tuple]:
+    sql, params = rows.insert_select_statement(
+        message,
+        ("conversations_conversation c WHERE c.id = %s", [conversation_id]),
+        {"conversation_id": "c.id"},
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def test_it_inserts_from_a_select_the_selected_values_and_returns_them(conversation):
+    message = Message(direction="in", text="oi", raw={"id": "wamid.A"}, state="pending")
+    [(pk, conversation_id)] = _insert_select(message, conversation.pk)
+    stored = Message.objects.get(pk=pk)
+    assert conversation_id == conversation.pk == stored.conversation_id
+    assert (stored.text, stored.raw, stored.state) == ("oi", {"id": "wamid.A"}, "pending")
+    assert stored.created_at == message.created_at  # filled as save() fills it
+
+
+def test_it_inserts_nothing_when_the_select_finds_no_row(conversation):
+    assert _insert_select(Message(direction="in", text="oi"), conversation.pk + 1) == []
+    assert not Message.objects.exists()
 
 
 @pytest.mark.parametrize("model", [Turn, Message, Conversation])
