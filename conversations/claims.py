@@ -7,7 +7,7 @@ a claim that someone else moved (the sweeper reset it) is never overwritten.
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -123,6 +123,10 @@ _HAS_PENDING_SQL = (
     "SELECT 1 FROM conversations_message"
     " WHERE conversation_id = %s AND direction = %s AND state = %s LIMIT 1"
 )
+_HAS_RECENT_PENDING_SQL = (
+    "SELECT 1 FROM conversations_message WHERE conversation_id = %s AND direction = %s"
+    " AND state = %s AND created_at >= %s LIMIT 1"
+)
 # Conditional: only messages still pending are claimed.
 # RETURNING hands back exactly the rows this statement moved (PostgreSQL, SQLite >= 3.35).
 _CLAIM_SQL = (
@@ -133,10 +137,32 @@ assert Message._meta.db_table == "conversations_message"
 assert Conversation._meta.db_table == "conversations_conversation"
 
 
+# A pending message younger than this is still on its way through its wake or a turn's
+# debounce. An older one's wake was lost (Channels delivers at most once), or a running turn has
+# not claimed it yet: one more wake then costs that turn nothing (it only tries the lock).
+PENDING_GRACE_S = 5.0
+
+
 def has_pending(conversation_id: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_HAS_PENDING_SQL, [conversation_id, IN.value, PENDING.value])
         return cursor.fetchone() is not None
+
+
+def has_recent_pending(conversation_id: int) -> bool:
+    """A pending message that arrived within PENDING_GRACE_S: its wake is still on its way."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HAS_RECENT_PENDING_SQL,
+            [conversation_id, IN.value, PENDING.value, recent_since()],
+        )
+        return cursor.fetchone() is not None
+
+
+def recent_since():
+    """The database value of the time PENDING_GRACE_S ago."""
+    since = timezone.now() - timedelta(seconds=PENDING_GRACE_S)
+    return connection.ops.adapt_datetimefield_value(since)
 
 
 def claim_pending(turn: Turn) -> list[Message]:

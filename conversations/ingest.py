@@ -33,8 +33,8 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     """Store one inbound message as pending; None when its wamid is already stored (a duplicate).
 
     With `wake`, the worker is woken for its conversation once the transaction commits, unless
-    an earlier message of the conversation is still pending: whoever takes that one takes this
-    one too. `ingest_notification` passes False and wakes each conversation once per POST.
+    an earlier pending message of the conversation brings one (see Stored).
+    `ingest_notification` passes False and wakes each conversation once per POST.
     """
     stored = _store_once(item)
     if stored is None:
@@ -50,7 +50,9 @@ class Stored:
     # No earlier message of the conversation was pending when this one was stored: it is the
     # one whose wake brings a worker. A later one needs none: every claim takes all pending
     # messages and waits for the conversation row this delivery locked (claims.py), so the claim
-    # that takes the earlier message takes this one too.
+    # that takes the earlier message takes this one too. Unless the earlier one is older than
+    # claims.PENDING_GRACE_S: its wake may have been lost, and this one then brings a worker
+    # at once rather than the sweeper later.
     needs_wake: bool
 
 
@@ -129,7 +131,7 @@ def _store(item: InboundMessage) -> Stored:
         else:
             conversation_id = _open_conversation(customer_id)
             cursor.execute(_TOUCH_CONVERSATION_SQL, [*touch, conversation_id])
-        earlier_pending = claims.has_pending(conversation_id)
+        earlier_pending = claims.has_recent_pending(conversation_id)
         message = rows.insert(_new_message(item, conversation_id=conversation_id, sent_at=sent_at))
     return Stored(message, needs_wake=not earlier_pending)
 
@@ -152,11 +154,11 @@ _OPEN_CONVERSATION_OF_SQL = (
     "conversations_conversation c WHERE c.customer_id = " + _CUSTOMER_ID_SQL + " AND c.status = %s"
 )
 # A statement's data-modifying WITH is invisible to its own SELECT: EXISTS sees only the
-# messages stored before this one.
+# messages stored before this one (claims.has_recent_pending's question).
 _EARLIER_PENDING_OF_STORED_SQL = (
     " SELECT stored.id, stored.conversation_id, EXISTS (SELECT 1 FROM conversations_message m"
-    " WHERE m.conversation_id = stored.conversation_id AND m.direction = %s AND m.state = %s)"
-    " FROM stored"
+    " WHERE m.conversation_id = stored.conversation_id AND m.direction = %s AND m.state = %s"
+    " AND m.created_at >= %s) FROM stored"
 )
 
 
@@ -183,7 +185,12 @@ def _store_in_one_query(item: InboundMessage) -> Stored | None:
             ),
             (
                 f"WITH stored AS ({insert_sql})" + _EARLIER_PENDING_OF_STORED_SQL,
-                [*insert_params, Message.Direction.INBOUND.value, Message.State.PENDING.value],
+                [
+                    *insert_params,
+                    Message.Direction.INBOUND.value,
+                    Message.State.PENDING.value,
+                    claims.recent_since(),
+                ],
             ),
         ]
     )

@@ -2,7 +2,7 @@
 die mid-turn, but the database is the queue of record.
 
 Two kinds of leftovers:
-- pending inbound messages older than PENDING_GRACE_S: their wake was dropped (or a worker
+- pending inbound messages older than claims.PENDING_GRACE_S: their wake was dropped (or a worker
   buffering it died);
 - `processing` claims older than the lock TTL whose conversation lock is gone: the worker that
   claimed them died. They go back to `pending` (order is by arrival, so it is kept). A claim that
@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
-from conversations import events
+from conversations import claims, events
 from conversations.keys import lock_key
 from conversations.models import Message, Turn
 from conversations.runtime import get_runtime
@@ -28,8 +28,6 @@ from conversations.threads import in_thread
 
 logger = logging.getLogger(__name__)
 
-# A pending message younger than this is still on its way through a normal wake or debounce.
-PENDING_GRACE_S = 5.0
 # The in-worker sweep runs every lock_ttl/4, within these bounds.
 MIN_INTERVAL_S = 5.0
 MAX_INTERVAL_S = 30.0
@@ -59,7 +57,8 @@ def sweep(*, dry_run: bool = False) -> SweepReport:
     report = SweepReport()
     report.stale_pending = _counts(
         inbound.filter(
-            state=Message.State.PENDING, created_at__lt=now - timedelta(seconds=PENDING_GRACE_S)
+            state=Message.State.PENDING,
+            created_at__lt=now - timedelta(seconds=claims.PENDING_GRACE_S),
         )
     )
     old_claims = inbound.filter(

@@ -2,6 +2,7 @@
 with DATABASE_URL set, where begin_turn travels as one query)."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
@@ -40,6 +41,17 @@ def test_peek_marks_pending_messages_skipped_while_a_person_handles_it(conversat
     assert claims.peek(conversation.pk).oldest is None
     message.refresh_from_db()
     assert message.state == Message.State.SKIPPED
+
+
+def test_has_recent_pending_sees_only_pending_messages_within_the_grace(conversation):
+    message = inbound(conversation, "a")
+    assert claims.has_recent_pending(conversation.pk)
+    past = timezone.now() - timedelta(seconds=claims.PENDING_GRACE_S + 1)
+    Message.objects.filter(pk=message.pk).update(created_at=past)
+    assert not claims.has_recent_pending(conversation.pk)
+    assert claims.has_pending(conversation.pk)  # still pending: the sweeper re-wakes it
+    inbound(conversation, "b", state=Message.State.PROCESSING)
+    assert not claims.has_recent_pending(conversation.pk)
 
 
 def test_begin_turn_claims_every_pending_message_in_order_with_the_history(conversation):
@@ -115,15 +127,15 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
         Conversation.objects.filter(pk=conversation.pk).update(handler=Conversation.Handler.HUMAN)
     earlier = inbound(conversation, "a")
     checked, go = threading.Event(), threading.Event()
-    has_pending = claims.has_pending
+    has_recent_pending = claims.has_recent_pending
 
     def check_then_pause(conversation_id):
-        found = has_pending(conversation_id)
+        found = has_recent_pending(conversation_id)
         checked.set()  # the delivery has looked for pending messages and not committed yet
         go.wait(timeout=10)
         return found
 
-    monkeypatch.setattr(claims, "has_pending", check_then_pause)
+    monkeypatch.setattr(claims, "has_recent_pending", check_then_pause)
     stored, claimed, pids = [], [], []
 
     def deliver():
@@ -131,7 +143,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
             item = InboundMessage(
                 wamid="wamid.LATER", wa_id=conversation.customer.wa_id, type="text", text="b"
             )
-            # Inside a transaction ingest goes statement by statement, through has_pending.
+            # Inside a transaction ingest goes statement by statement, through this check.
             with transaction.atomic():
                 stored.append(ingest._store_once(item))
         finally:
@@ -274,6 +286,10 @@ def test_the_pending_queries_read_only_the_conversations_pending_messages(
     pending = [claims.IN.value, claims.PENDING.value]
     queries = {
         "has_pending": (claims._HAS_PENDING_SQL, [conversation.pk, *pending]),
+        "has_recent_pending": (
+            claims._HAS_RECENT_PENDING_SQL,
+            [conversation.pk, *pending, claims.recent_since()],
+        ),
         "peek": (claims._PEEK_SQL, [*pending, *pending, conversation.pk]),
         "claim": (
             claims._CLAIM_SQL,

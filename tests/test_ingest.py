@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations import events, ingest
+from conversations import claims, events, ingest
 from conversations.ingest import apply_status, ingest_notification, store_inbound
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import InboundMessage, StatusUpdate, parse_notification
@@ -383,6 +383,22 @@ def test_it_wakes_again_once_the_earlier_messages_are_claimed(django_capture_on_
     send_wake.assert_called_once_with(first.conversation_id)
 
 
+def test_it_wakes_when_the_earlier_pending_message_is_past_the_grace(
+    django_capture_on_commit_callbacks,
+):
+    # Its wake may have been lost: this message brings a worker now, not the sweeper later.
+    first = store_inbound(item("wamid.1"))
+    past = timezone.now() - timedelta(seconds=claims.PENDING_GRACE_S + 1)
+    Message.objects.filter(pk=first.pk).update(created_at=past)
+    with (
+        mock.patch("conversations.events.send_wake") as send_wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        store_inbound(item("wamid.2"))
+        store_inbound(item("wamid.3"))  # wamid.2's wake is on its way
+    send_wake.assert_called_once_with(first.conversation_id)
+
+
 def test_a_notification_wakes_no_conversation_whose_earlier_message_is_pending(
     django_capture_on_commit_callbacks,
 ):
@@ -464,6 +480,9 @@ class TestOnPostgresqlInOneQuery:
         test_it_sends_no_wake_while_an_earlier_message_of_the_conversation_is_pending
     )
     test_wake_once_claimed = staticmethod(test_it_wakes_again_once_the_earlier_messages_are_claimed)
+    test_wake_past_the_grace = staticmethod(
+        test_it_wakes_when_the_earlier_pending_message_is_past_the_grace
+    )
     test_notification = staticmethod(
         test_a_notification_wakes_no_conversation_whose_earlier_message_is_pending
     )
