@@ -136,12 +136,11 @@ def _store(item: InboundMessage) -> Stored:
     return Stored(message, needs_wake=not earlier_pending)
 
 
-# The same statements for a customer with an open conversation (nearly every message), sent as
-# one query: PostgreSQL runs them as one implicit transaction, in one round trip instead of six
-# (BEGIN, four statements, COMMIT). The order and the locks are _store's: each statement sees
-# what the ones before it committed to the transaction, and the last one's snapshot is taken
-# after the touch has locked the conversation row, so its pending check sees every claim that
-# came first, as _store's does.
+# The same statements sent as one query: PostgreSQL runs them as one implicit transaction, in
+# one round trip instead of six (BEGIN, four statements, COMMIT) or more for a new conversation.
+# The order and the locks are _store's: each statement sees what the ones before it committed
+# to the transaction, and the last one's snapshot is taken after the touch has locked the
+# conversation row, so its pending check sees every claim that came first, as _store's does.
 #
 # A subquery, not a join: the plan is then the customer's row, then its open conversation by
 # index, whatever the planner's statistics say (a join planned on stale ones scanned every pair).
@@ -153,6 +152,14 @@ _TOUCH_OPEN_CONVERSATION_OF_SQL = (
 _OPEN_CONVERSATION_OF_SQL = (
     "conversations_conversation c WHERE c.customer_id = " + _CUSTOMER_ID_SQL + " AND c.status = %s"
 )
+# A customer with no open conversation gets one (their first message, or their first after staff
+# closed the last one). The upsert before it holds the customer's row, so only a delivery
+# outside ingest could open one meanwhile: one_open_conversation_per_customer keeps it single.
+_CUSTOMER_WITHOUT_OPEN_CONVERSATION_SQL = (
+    "conversations_customer cu WHERE cu.wa_id = %s AND NOT EXISTS (SELECT 1 FROM"
+    " conversations_conversation c WHERE c.customer_id = cu.id AND c.status = %s)"
+)
+_ONE_OPEN_CONVERSATION = "ON CONFLICT (customer_id) WHERE status = 'open' DO NOTHING"
 # A statement's data-modifying WITH is invisible to its own SELECT: EXISTS sees only the
 # messages stored before this one (claims.has_recent_pending's question).
 _EARLIER_PENDING_OF_STORED_SQL = (
@@ -163,10 +170,17 @@ _EARLIER_PENDING_OF_STORED_SQL = (
 
 
 def _store_in_one_query(item: InboundMessage) -> Stored | None:
-    """_store in one query (PostgreSQL, outside a transaction); None, with nothing stored but the
-    customer's last_seen_at, when the customer has no open conversation: _store opens one."""
+    """_store in one query (PostgreSQL, outside a transaction). None, with nothing stored but
+    the customer's last_seen_at, in the one case where the touch finds no open conversation:
+    staff closed it right before (_store then opens another)."""
     sent_at, now_db, sent_db = _times(item)
     open_status = Conversation.Status.OPEN.value
+    open_conversation = rows.insert_select_statement(
+        Conversation(customer_id=None),
+        (_CUSTOMER_WITHOUT_OPEN_CONVERSATION_SQL, [item.wa_id, open_status]),
+        {"customer_id": "cu.id"},
+        on_conflict=_ONE_OPEN_CONVERSATION,
+    )
     message = _new_message(item, conversation_id=None, sent_at=sent_at)
     insert_sql, insert_params = rows.insert_select_statement(
         message,
@@ -179,6 +193,7 @@ def _store_in_one_query(item: InboundMessage) -> Stored | None:
                 _UPSERT_CUSTOMER_SQL,
                 [item.wa_id, item.reply_wa_id, item.profile_name, now_db, now_db],
             ),
+            open_conversation,
             (
                 _TOUCH_OPEN_CONVERSATION_OF_SQL,
                 [sent_db, sent_db, now_db, item.wa_id, open_status],

@@ -48,12 +48,12 @@ def insert_statement(instance: Model) -> "Statement":
 
 
 def insert_select_statement(
-    instance: Model, source: Statement, expressions: dict[str, str]
+    instance: Model, source: Statement, expressions: dict[str, str], on_conflict: str = ""
 ) -> Statement:
     """INSERT ... SELECT ... FROM `source`: as insert_statement, but the fields named in
     `expressions` (by attname) take an SQL expression over `source` (a FROM clause and its
     parameters) instead of a value. RETURNING the primary key, then those fields in order.
-    No row is inserted when `source` yields none."""
+    No row is inserted when `source` yields none. `on_conflict`: an ON CONFLICT clause, as is."""
     _, fields = _insert_plan(type(instance), connection.vendor)
     _, values = insert_statement(instance)
     source_sql, source_params = source
@@ -67,11 +67,12 @@ def insert_select_statement(
             params.append(value)
     returned = [instance._meta.pk, *(f for f in fields if f.attname in expressions)]
     # As in _insert_plan, only the model's names and the caller's fixed SQL go into the text.
-    sql = "INSERT INTO {} ({}) SELECT {} FROM {} RETURNING {}".format(  # noqa: S608
+    sql = "INSERT INTO {} ({}) SELECT {} FROM {} {} RETURNING {}".format(  # noqa: S608
         quote(instance._meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(selected),
         source_sql,
+        on_conflict,
         ", ".join(quote(f.column) for f in returned),
     )
     return sql, [*params, *source_params]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conversations import claims
 from conversations.models import Conversation, Customer, Message, Turn
+from tests.fakes.postgres import backend_pid, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,20 +97,6 @@ def _skip_for_a_person(conversation) -> list[int]:
     )
 
 
-def _backend_waits_on_a_lock(pid: int, timeout_s: float = 10) -> bool:
-    from django.db import connection
-
-    deadline = time.monotonic() + timeout_s
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-            row = cursor.fetchone()
-            if row and row[0] == "Lock":
-                return True
-            time.sleep(0.01)
-    return False
-
-
 @pytest.mark.live
 @pytest.mark.parametrize("claimant", [_begin, _claim_more, _skip_for_a_person])
 def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
@@ -151,9 +138,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
 
     def claim():
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pids.append(cursor.fetchone()[0])
+            pids.append(backend_pid())
             claimed.append(claimant(conversation))
         finally:
             connection.close()
@@ -168,7 +153,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
         while not pids and time.monotonic() < deadline:
             time.sleep(0.005)
         assert pids, "the claim's thread did not start"
-        assert _backend_waits_on_a_lock(pids[0]), "the claim did not wait for the delivery"
+        assert waits_on_a_lock(pids[0]), "the claim did not wait for the delivery"
     finally:
         go.set()
         delivery.join(timeout=10)
@@ -220,9 +205,7 @@ def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
 
     def run_recording_pid(name, fn):
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pids[name] = cursor.fetchone()[0]
+            pids[name] = backend_pid()
             fn()
         finally:
             connection.close()
@@ -242,9 +225,9 @@ def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
     )
     try:
         delivery.start()
-        assert _backend_waits_on_a_lock(_pid_of("delivery", pids)), "the delivery was not held"
+        assert waits_on_a_lock(_pid_of("delivery", pids)), "the delivery was not held"
         claimer.start()
-        assert _backend_waits_on_a_lock(_pid_of("claim", pids)), "the claim did not wait"
+        assert waits_on_a_lock(_pid_of("claim", pids)), "the claim did not wait"
     finally:
         release.set()
         for thread in (holder, delivery, claimer):

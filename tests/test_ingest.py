@@ -1,11 +1,12 @@
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,6 +16,7 @@ from conversations.ingest import apply_status, ingest_notification, store_inboun
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import InboundMessage, StatusUpdate, parse_notification
 from tests.fakes import whatsapp_payloads as wa
+from tests.fakes.postgres import backend_pid, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -443,6 +445,67 @@ def test_on_postgresql_a_message_to_an_open_conversation_takes_one_query(live_da
     )
     assert Conversation.objects.get().last_inbound_at == later
     assert Customer.objects.get().profile_name == "Ana"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_new_customers_first_message_takes_one_query(live_database_url):
+    with CaptureQueriesContext(connection) as queries:
+        message = store_inbound(item(profile_name="Maria", from_number=OLD_FORM), wake=False)
+    assert len(queries) == 1
+    conversation = Conversation.objects.get()
+    assert message.conversation_id == conversation.pk
+    assert conversation.customer.wa_id == SENDER
+    assert conversation.last_inbound_at == T0
+    # Opened with the model's defaults, as Conversation.objects.create() opens one.
+    expected = Conversation.objects.create(customer=Customer.objects.create(wa_id=OLD_FORM))
+    for name in ("status", "handler", "handoff_reason", "closed_at"):
+        assert getattr(conversation, name) == getattr(expected, name), name
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_conversation_closed_while_a_delivery_waits_gets_a_new_one(
+    live_database_url,
+):
+    # Staff close the conversation between the one query's look for an open one and its touch:
+    # the touch finds it closed, nothing but the customer is written, and the statement by
+    # statement path opens a new conversation.
+    first = store_inbound(item("wamid.1"), wake=False)
+    closing, close, stored, pids = threading.Event(), threading.Event(), [], {}
+
+    def staff_close() -> None:
+        try:
+            with transaction.atomic():
+                Conversation.objects.filter(pk=first.conversation_id).update(status="closed")
+                closing.set()
+                close.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def deliver() -> None:
+        try:
+            pids["delivery"] = backend_pid()
+            stored.append(store_inbound(item("wamid.2"), wake=False))
+        finally:
+            connection.close()
+
+    staff, delivery = threading.Thread(target=staff_close), threading.Thread(target=deliver)
+    staff.start()
+    try:
+        assert closing.wait(timeout=10)
+        delivery.start()
+        deadline = time.monotonic() + 10
+        while "delivery" not in pids and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert waits_on_a_lock(pids["delivery"]), "the delivery did not wait for the close"
+    finally:
+        close.set()
+        staff.join(timeout=10)
+        delivery.join(timeout=10)
+    assert stored[0].conversation_id != first.conversation_id
+    assert Conversation.objects.get(pk=stored[0].conversation_id).status == "open"
+    assert Message.objects.count() == 2
 
 
 @pytest.mark.live

@@ -82,6 +82,19 @@ def test_it_inserts_nothing_when_the_select_finds_no_row(conversation):
     assert not Message.objects.exists()
 
 
+def test_its_on_conflict_clause_skips_a_row_that_would_conflict(conversation):
+    sql, params = rows.insert_select_statement(
+        Customer(wa_id="", reply_wa_id=""),
+        ("conversations_customer cu WHERE cu.id = %s", [conversation.customer_id]),
+        {"wa_id": "cu.wa_id"},
+        on_conflict="ON CONFLICT (wa_id) DO NOTHING",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchall() == []
+    assert Customer.objects.count() == 1
+
+
 @pytest.mark.parametrize("model", [Turn, Message, Conversation])
 def test_no_save_signal_listens_to_the_models_written_here(model):
     # rows sends no signals: a receiver added to these models would silently miss their writes.
