@@ -232,25 +232,40 @@ def begin_turn(
 # reads them).
 _LIGHT = [f for f in Message._meta.concrete_fields if f.get_internal_type() != "JSONField"]
 _LIGHT_COLUMNS = ", ".join(f.column for f in _LIGHT)
-_CLAIM_FOR_NEW_TURN_SQL = (
-    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = (SELECT lastval()),"  # noqa: S608 (the model's own column names)
+# {turn}: the turn's id, a parameter or, for a turn created in the same query, its lastval().
+# (SELECT lastval()) is computed once; a bare lastval() is volatile, so the planner would
+# evaluate it per row and could not use an index with it.
+_CLAIM_LIGHT_SQL = (
+    "UPDATE conversations_message SET state = %s, claimed_at = %s, turn_id = {turn},"  # noqa: S608 (as below)
     " updated_at = %s WHERE conversation_id = %s AND direction = %s AND state = %s"
     f" RETURNING {_LIGHT_COLUMNS}"
 )
-# (SELECT lastval()) is computed once; a bare lastval() is volatile, so the planner would
-# evaluate it per row and could not use an index with it.
+_NEW_TURN = "(SELECT lastval())"
+_CLAIM_FOR_NEW_TURN_SQL = _CLAIM_LIGHT_SQL.format(turn=_NEW_TURN)
+_CLAIM_FOR_TURN_SQL = _CLAIM_LIGHT_SQL.format(turn="%s")
 _DROP_EMPTY_TURN_SQL = (
     "DELETE FROM conversations_turn t WHERE t.id = (SELECT lastval())"
     " AND NOT EXISTS (SELECT 1 FROM conversations_message m WHERE m.turn_id = t.id)"
 )
-_HISTORY_OF_NEW_TURN_SQL = (
+# The turn's batch is `processing` by now, so the state condition leaves it out by itself.
+_HISTORY_LIGHT_SQL = (
     f"SELECT {_LIGHT_COLUMNS} FROM conversations_message"  # noqa: S608 (as above)
     " WHERE conversation_id = %s"
     " AND NOT (direction = %s AND state IN (%s, %s))"
-    " AND NOT (direction = %s AND turn_id = (SELECT lastval()) AND turn_id IS NOT NULL)"
+    " AND NOT (direction = %s AND turn_id = {turn} AND turn_id IS NOT NULL)"
     " AND NOT (direction = %s AND delivery_status = %s)"
     " ORDER BY created_at DESC, id DESC LIMIT %s"
 )
+_HISTORY_OF_NEW_TURN_SQL = _HISTORY_LIGHT_SQL.format(turn=_NEW_TURN)
+_HISTORY_OF_TURN_SQL = _HISTORY_LIGHT_SQL.format(turn="%s")
+
+
+def _history_light(conversation_id: int, turn_id: int | None, window: int) -> rows.Statement:
+    """The history statement of a turn (None: the one created in the same query)."""
+    turn = [] if turn_id is None else [turn_id]
+    params = [conversation_id, IN.value, PENDING.value, PROCESSING.value, OUT.value, *turn]
+    params += [OUT.value, Message.Delivery.FAILED.value, window]
+    return (_HISTORY_OF_NEW_TURN_SQL if turn_id is None else _HISTORY_OF_TURN_SQL), params
 
 
 def _light_messages(found: list[tuple]) -> list[Message]:
@@ -271,16 +286,40 @@ def _begin_in_one_query(turn: Turn, history_window: int) -> Begun | None:
         (_DROP_EMPTY_TURN_SQL, []),
     ]
     if history_window > 0:
-        # The batch is `processing` now, so the state condition leaves it out by itself.
-        history_params = [conversation_id, IN.value, PENDING.value, PROCESSING.value, OUT.value]
-        history_params += [OUT.value, Message.Delivery.FAILED.value, history_window]
-        statements.append((_HISTORY_OF_NEW_TURN_SQL, history_params))
+        statements.append(_history_light(conversation_id, None, history_window))
     _locked, inserted, claimed, _, *earlier = rows.results_in_one_query(statements)
     if not claimed:
         return None
     rows.saved(turn, inserted[0][0])
+    return _claimed(turn, claimed, earlier)
+
+
+def _claimed(turn: Turn, claimed: list[tuple], earlier: list) -> Begun:
     batch = sorted(_light_messages(claimed), key=lambda m: (m.created_at, m.pk))
     return Begun(turn, batch, list(reversed(_light_messages(earlier[0]))) if earlier else [])
+
+
+def claim_more(turn: Turn, history_window: int = 0) -> Begun | None:
+    """claim_pending for a running turn taking in what arrived meanwhile (a supersede): Begun
+    with only the newly claimed messages, and on PostgreSQL the turn's history before its whole
+    batch, read in the same query (elsewhere Begun.history stays None). None: nothing pending.
+    """
+    if not rows.one_query_allowed():
+        batch = claim_pending(turn)
+        return Begun(turn, batch) if batch else None
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    conversation_id = turn.conversation_id
+    statements = [
+        (_LOCK_CONVERSATION_SQL, [conversation_id]),
+        (
+            _CLAIM_FOR_TURN_SQL,
+            [PROCESSING.value, stamp, turn.pk, stamp, conversation_id, IN.value, PENDING.value],
+        ),
+    ]
+    if history_window > 0:
+        statements.append(_history_light(conversation_id, turn.pk, history_window))
+    _locked, claimed, *earlier = rows.results_in_one_query(statements)
+    return _claimed(turn, claimed, earlier) if claimed else None
 
 
 # history()'s query, written out for the same reason as the checks above (the ORM's own SQL for

@@ -12,7 +12,7 @@ from conversations.debounce import wait_for_quiet
 from conversations.locks import LockUnavailable
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
-from conversations.transcript import transcript
+from conversations.transcript import transcript, transcript_items
 from conversations.whatsapp import (
     announce_sent,
     hand_over,
@@ -132,9 +132,14 @@ class TurnRun:
         return True
 
     def _claim_more(self) -> tuple[list[Message], list[dict]]:
-        more = claims.claim_pending(self.turn)
         window = self.runtime.history_window_messages
-        return more, transcript(self.turn, self.batch + more, window) if more else self.transcript
+        claimed = claims.claim_more(self.turn, window)
+        if claimed is None:
+            return [], self.transcript
+        batch = self.batch + claimed.batch
+        if claimed.history is None:  # not read with the claim: read it now
+            return claimed.batch, transcript(self.turn, batch, window)
+        return claimed.batch, transcript_items([*claimed.history, *batch])
 
     def _fields(self, outcome: str, detail: str) -> dict:
         return {

@@ -68,6 +68,45 @@ def test_begin_turn_claims_every_pending_message_in_order_with_the_history(conve
     assert (stored.lock_wait_ms, stored.debounce_wait_ms) == (1, 2)
 
 
+def _claim_more_after_a_begun_turn(conversation):
+    """A turn claims `um`; `dois` and `tres` arrive; claim_more takes them, with the history
+    before the whole batch (the answered message only)."""
+    earlier = inbound(conversation, "antes", state=Message.State.ANSWERED)
+    first = inbound(conversation, "um")
+    begun = claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0)
+    second, third = inbound(conversation, "dois"), inbound(conversation, "tres")
+    claimed = claims.claim_more(begun.turn, history_window=5)
+    assert [m.pk for m in claimed.batch] == [second.pk, third.pk]
+    assert {m.turn_id for m in Message.objects.filter(pk__in=[second.pk, third.pk])} == {
+        begun.turn.pk
+    }
+    batch_ids = [first.pk, second.pk, third.pk]
+    history = claims.history(conversation.pk, begun.turn, batch_ids, 5)
+    assert [m.pk for m in history] == [earlier.pk]
+    assert claims.claim_more(begun.turn, history_window=5) is None  # nothing left
+    return claimed
+
+
+def test_claim_more_takes_what_arrived_during_the_turn(conversation):
+    claimed = _claim_more_after_a_begun_turn(conversation)
+    assert claimed.history is None  # SQLite: read apart, with history()
+
+
+@pytest.mark.live
+def test_claim_more_on_postgresql_reads_the_history_in_the_same_query(
+    live_database_url, conversation
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = _claim_more_after_a_begun_turn(conversation)
+    assert [m.text for m in claimed.history] == ["antes"]
+    claim = [q for q in queries if "UPDATE conversations_message SET state" in q["sql"]]
+    assert len(claim) == 3  # begin_turn's query, then claim_more's two (history included)
+    assert all("FOR NO KEY UPDATE" in q["sql"] for q in claim)
+
+
 def test_begin_turn_leaves_no_turn_when_nothing_is_pending(conversation):
     inbound(conversation, "já respondida", state=Message.State.ANSWERED)
     assert claims.begin_turn(conversation.pk, lock_wait_ms=0, debounce_wait_ms=0) is None
@@ -88,6 +127,11 @@ def _claim_more(conversation) -> list[int]:
     return [m.pk for m in claims.claim_pending(Turn.objects.create(conversation=conversation))]
 
 
+def _claim_more_of_a_running_turn(conversation) -> list[int]:
+    claimed = claims.claim_more(Turn.objects.create(conversation=conversation), history_window=5)
+    return [] if claimed is None else [m.pk for m in claimed.batch]
+
+
 def _skip_for_a_person(conversation) -> list[int]:
     claims.peek(conversation.pk)
     return list(
@@ -98,7 +142,9 @@ def _skip_for_a_person(conversation) -> list[int]:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("claimant", [_begin, _claim_more, _skip_for_a_person])
+@pytest.mark.parametrize(
+    "claimant", [_begin, _claim_more, _claim_more_of_a_running_turn, _skip_for_a_person]
+)
 def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
     live_database_url, conversation, claimant, monkeypatch
 ):
@@ -165,7 +211,9 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("claimant", [_begin, _claim_more, _skip_for_a_person])
+@pytest.mark.parametrize(
+    "claimant", [_begin, _claim_more, _claim_more_of_a_running_turn, _skip_for_a_person]
+)
 def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
     live_database_url, conversation, claimant
 ):
