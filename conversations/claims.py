@@ -7,24 +7,19 @@ a claim that someone else moved (the sweeper reset it) is never overwritten.
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from conversations import rows
-from conversations.models import Conversation, Customer, Message, Turn
+from conversations.models import Conversation, Message, Turn
 
 IN = Message.Direction.INBOUND
 OUT = Message.Direction.OUTBOUND
 PENDING = Message.State.PENDING
 PROCESSING = Message.State.PROCESSING
 BOT = Conversation.Handler.BOT
-
-
-def _pending(conversation_id: int):
-    return Message.objects.filter(conversation_id=conversation_id, direction=IN, state=PENDING)
 
 
 # Every statement that takes messages out of `pending` first locks their conversation's row, as
@@ -42,77 +37,11 @@ def _lock_statements(conversation_id: int) -> list[rows.Statement]:
     return [(_LOCK_CONVERSATION_SQL, [conversation_id])]
 
 
-def _lock_conversation(conversation_id: int) -> None:
+def lock_conversation(conversation_id: int) -> None:
     """Inside a transaction: lock the conversation's row until it ends (see above)."""
     with connection.cursor() as cursor:
         for sql, params in _lock_statements(conversation_id):
             cursor.execute(sql, params)
-
-
-@dataclass
-class Peek:
-    conversation: Conversation | None  # None: it does not exist
-    oldest: datetime | None = None  # arrival of the oldest / newest pending message
-    newest: datetime | None = None
-
-    @property
-    def handler(self) -> str | None:
-        return self.conversation.handler if self.conversation else None
-
-
-# peek()'s query in plain SQL: through the ORM (select_related and two filtered aggregates) it
-# cost ~0.8 ms of CPU to build, several times the query. Only what a turn reads is loaded:
-# the rest of the conversation and customer rows stays deferred (Django loads a deferred field
-# when it is first read, as after .only()).
-_PEEK_SQL = (
-    "SELECT c.handler, c.customer_id, cu.wa_id, cu.reply_wa_id,"
-    " (SELECT MIN(m.created_at) FROM conversations_message m"
-    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s),"
-    " (SELECT MAX(m.created_at) FROM conversations_message m"
-    "  WHERE m.conversation_id = c.id AND m.direction = %s AND m.state = %s)"
-    " FROM conversations_conversation c"
-    " JOIN conversations_customer cu ON cu.id = c.customer_id WHERE c.id = %s"
-)
-assert Customer._meta.db_table == "conversations_customer"
-
-
-def _arrival(value) -> datetime | None:
-    """A MIN/MAX of created_at as the database returns it (SQLite: text in UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-def peek(conversation_id: int) -> Peek:
-    """The conversation (with its customer) and the arrival span of its pending messages, in
-    one query.
-
-    While a person handles it the pending messages are marked skipped here: stored and shown,
-    never answered by the bot.
-    """
-    params = [IN.value, PENDING.value, IN.value, PENDING.value, conversation_id]
-    with connection.cursor() as cursor:
-        cursor.execute(_PEEK_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
-        return Peek(None)
-    handler, customer_id, wa_id, reply_wa_id, oldest, newest = row
-    db = connection.alias
-    conversation = Conversation.from_db(
-        db, ["id", "customer_id", "handler"], [conversation_id, customer_id, handler]
-    )
-    conversation.customer = Customer.from_db(
-        db, ["id", "wa_id", "reply_wa_id"], [customer_id, wa_id, reply_wa_id]
-    )
-    if oldest is None:
-        return Peek(conversation)
-    if handler != BOT:
-        with transaction.atomic():
-            _lock_conversation(conversation_id)
-            _pending(conversation_id).update(state=Message.State.SKIPPED, updated_at=timezone.now())
-        return Peek(conversation)
-    return Peek(conversation, _arrival(oldest), _arrival(newest))
 
 
 # The hot queries of every turn (the claim, the check after releasing, the history below) in
@@ -172,7 +101,7 @@ def claim_pending(turn: Turn) -> list[Message]:
     left `pending` meanwhile is not taken, and the rows it returns are exactly the ones it moved.
     """
     with transaction.atomic():
-        _lock_conversation(turn.conversation_id)
+        lock_conversation(turn.conversation_id)
         return _claim_pending(turn)
 
 
@@ -216,7 +145,7 @@ def begin_turn(
     if rows.one_query_allowed():
         return _begin_in_one_query(turn, history_window)
     with transaction.atomic():
-        _lock_conversation(conversation_id)
+        lock_conversation(conversation_id)
         rows.insert(turn)
         batch = _claim_pending(turn)
         if not batch:

@@ -6,7 +6,7 @@ import asyncio
 
 from django.utils import timezone
 
-from conversations import claims
+from conversations import peeks
 from conversations.threads import in_thread
 
 
@@ -22,14 +22,14 @@ def quiet_wait_s(peek, runtime) -> float | None:
     )
 
 
-async def wait_for_quiet(conversation_id: int, runtime) -> "claims.Peek | None":
+async def wait_for_quiet(conversation_id: int, runtime) -> "peeks.Peek | None":
     """Wait until the customer has been quiet for the window, never past the max wait.
 
     Returns the last look at the conversation, or None when nothing is pending (or a person
     handles the conversation).
     """
     while True:
-        peek = await in_thread(claims.peek)(conversation_id)
+        peek = await in_thread(peeks.peek)(conversation_id)
         wait = quiet_wait_s(peek, runtime)
         if wait is None:
             return None

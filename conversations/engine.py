@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conversations import claims, events, turn_end
+from conversations import claims, events, peeks, turn_end
 from conversations.debounce import quiet_wait_s
 from conversations.locks import ConversationLock, renewed
 from conversations.models import Turn
@@ -55,7 +55,7 @@ class Look:
     """A look at a conversation with pending messages, and the turn begun on them when the
     customer was already quiet (begun in the same unit of work: one thread hop fewer)."""
 
-    peek: claims.Peek
+    peek: peeks.Peek
     started: float  # monotonic: when this turn began waiting (for debounce_wait_ms, total_ms)
     begun: "claims.Begun | None" = None
 
@@ -83,7 +83,7 @@ def _look(conversation_id: int, runtime, lock_wait_ms: int, started: float, peek
     nothing was left to claim.
     """
     if peek is None:
-        peek = claims.peek(conversation_id)
+        peek = peeks.peek(conversation_id)
     wait = quiet_wait_s(peek, runtime)
     if wait is None:
         return None
@@ -103,12 +103,12 @@ async def before_release(conversation_id: int) -> None:
 
 
 async def _turn(
-    conversation_id: int, keeper, lock_wait_ms: int, look: "Look | claims.Peek"
-) -> "claims.Peek | None":
+    conversation_id: int, keeper, lock_wait_ms: int, look: "Look | peeks.Peek"
+) -> "peeks.Peek | None":
     """One turn over the pending messages. Returns the next look at the conversation, or None
     when the loop must stop (nothing pending, lock lost, turn crashed)."""
     runtime = get_runtime()
-    if isinstance(look, claims.Peek):  # the previous turn's last look: this turn starts now
+    if isinstance(look, peeks.Peek):  # the previous turn's last look: this turn starts now
         look = await in_thread(_look)(conversation_id, runtime, 0, time.monotonic(), look)
     while look is not None and look.begun is None:
         await asyncio.sleep(max(0.0, quiet_wait_s(look.peek, runtime)))

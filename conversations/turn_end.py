@@ -12,8 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from conversations import rows
-from conversations.claims import IN, PENDING, PROCESSING, Peek, peek
+from conversations.claims import IN, PENDING, PROCESSING
 from conversations.models import Conversation, Message, Turn
+from conversations.peeks import Peek, peek
 
 # In plain SQL for the reason given in conversations.claims (the ORM costs more than the query).
 _AFTER_REPLY_SQL = (

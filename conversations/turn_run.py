@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from conversations import claims, turn_end
+from conversations import claims, peeks, turn_end
 from conversations.assistant import AssistantError, AssistantRequest, generate_reply
 from conversations.debounce import wait_for_quiet
 from conversations.locks import LockUnavailable
@@ -72,7 +72,7 @@ class TurnRun:
         if self._typing is not None:
             self._typing.cancel()
 
-    async def answer(self) -> tuple[str, "claims.Peek | None"]:
+    async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         while True:
             context = await self._context()
             request = AssistantRequest.for_turn(self.runtime, self.transcript, context)

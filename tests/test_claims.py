@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import claims
+from conversations import claims, peeks
 from conversations.models import Conversation, Customer, Message, Turn
 from tests.fakes.postgres import backend_pid, waits_on_a_lock
 
@@ -25,23 +25,6 @@ def inbound(conversation, text, state=Message.State.PENDING):
     return Message.objects.create(
         conversation=conversation, direction="in", text=text, state=state, provider_id=text
     )
-
-
-def test_peek_gives_the_pending_span_and_what_a_turn_needs(conversation):
-    first, second = inbound(conversation, "a"), inbound(conversation, "b")
-    peek = claims.peek(conversation.pk)
-    assert (peek.oldest, peek.newest) == (first.created_at, second.created_at)
-    assert peek.handler == Conversation.Handler.BOT
-    assert peek.conversation.customer.reply_wa_id == "551100000002"
-    assert peek.conversation.status == Conversation.Status.OPEN  # a deferred field, loaded on read
-
-
-def test_peek_marks_pending_messages_skipped_while_a_person_handles_it(conversation):
-    Conversation.objects.filter(pk=conversation.pk).update(handler=Conversation.Handler.HUMAN)
-    message = inbound(conversation, "a")
-    assert claims.peek(conversation.pk).oldest is None
-    message.refresh_from_db()
-    assert message.state == Message.State.SKIPPED
 
 
 def test_has_recent_pending_sees_only_pending_messages_within_the_grace(conversation):
@@ -133,7 +116,7 @@ def _claim_more_of_a_running_turn(conversation) -> list[int]:
 
 
 def _skip_for_a_person(conversation) -> list[int]:
-    claims.peek(conversation.pk)
+    peeks.peek(conversation.pk)
     return list(
         Message.objects.filter(state=Message.State.SKIPPED)
         .order_by("pk")
@@ -321,7 +304,7 @@ def test_the_pending_queries_read_only_the_conversations_pending_messages(
             claims._HAS_RECENT_PENDING_SQL,
             [conversation.pk, *pending, claims.recent_since()],
         ),
-        "peek": (claims._PEEK_SQL, [*pending, *pending, conversation.pk]),
+        "peek": (peeks._PEEK_SQL, [*pending, *pending, conversation.pk]),
         "claim": (
             claims._CLAIM_SQL,
             ["processing", timezone.now(), None, timezone.now(), conversation.pk, *pending],

@@ -7,19 +7,19 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from conversations import claims
+from conversations import peeks
 from conversations.debounce import quiet_wait_s, wait_for_quiet
 from tests.fakes.engine import astore, conversation, scaled  # noqa: F401 (fixture)
 
 RUNTIME = SimpleNamespace(debounce_quiet_ms=2000, debounce_max_wait_ms=8000)
 
 
-def peek(oldest_s_ago: float | None, newest_s_ago: float | None = None) -> claims.Peek:
+def peek(oldest_s_ago: float | None, newest_s_ago: float | None = None) -> peeks.Peek:
     if oldest_s_ago is None:
-        return claims.Peek(None)
+        return peeks.Peek(None)
     now = timezone.now()
     newest_s_ago = oldest_s_ago if newest_s_ago is None else newest_s_ago
-    return claims.Peek(
+    return peeks.Peek(
         None, now - timedelta(seconds=oldest_s_ago), now - timedelta(seconds=newest_s_ago)
     )
 
