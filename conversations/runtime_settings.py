@@ -1,0 +1,243 @@
+"""RuntimeSettings: the one row of knobs staff tune live in the admin, with the validators that
+keep typos out of it. A model of the conversations app (conversations.models re-exports it)."""
+
+import string
+
+from django.core.exceptions import ValidationError
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
+from django.db import models
+
+from conversations import defaults
+
+# WhatsApp refuses text bodies longer than this.
+WHATSAPP_TEXT_MAX = 4096
+
+
+def _max_chars(limit: int, why: str) -> MaxLengthValidator:
+    return MaxLengthValidator(limit, f"At most {limit} characters, please: {why}.")
+
+
+def _between(low: int, high: int, unit: str) -> list:
+    """Bounds for a runtime knob, with messages staff can act on."""
+    unit = f" {unit}" if unit else ""
+    return [
+        MinValueValidator(low, f"Must be at least {low}{unit}."),
+        MaxValueValidator(
+            high, f"Must be at most {high}{unit}; a larger value is almost certainly a typo."
+        ),
+    ]
+
+
+def validate_notice_template(value: str) -> None:
+    """The outage notice may use only {message}; anything else would break sending the notice."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError:
+        raise ValidationError(
+            "Unbalanced braces: use {message} for the outage text and {{ or }} for a literal brace."
+        ) from None
+    unknown = sorted({name for name in fields if name not in defaults.OUTAGE_NOTICE_PLACEHOLDERS})
+    if unknown:
+        raise ValidationError(
+            "Unknown placeholder %(names)s: only {message} is available.",
+            params={"names": ", ".join("{" + name + "}" for name in unknown)},
+        )
+
+
+class RuntimeSettings(models.Model):
+    """The one row of knobs staff tune live in the admin; read through conversations.runtime.
+
+    Bounds reject zero, negative and absurd values (usually a typo: ms typed as s, an extra zero);
+    clean() checks the rules between fields. Blank texts mean "use the built-in default".
+    """
+
+    # CRM cache
+    crm_cache_ttl_seconds = models.PositiveIntegerField(
+        "CRM cache TTL (s)",
+        default=defaults.CRM_CACHE_TTL_SECONDS,
+        validators=_between(1, 86400, "s"),
+        help_text="How long a customer's CRM data (installation points) is reused before asking "
+        "the CRM again. Longer means faster replies but older data.",
+    )
+    crm_negative_ttl_seconds = models.PositiveIntegerField(
+        "negative-result TTL (s)",
+        default=defaults.CRM_NEGATIVE_TTL_SECONDS,
+        validators=_between(1, 86400, "s"),
+        help_text='How long a "customer not found" answer from the CRM is remembered.',
+    )
+    crm_stale_ttl_seconds = models.PositiveIntegerField(
+        "stale-copy TTL (s)",
+        default=defaults.CRM_STALE_TTL_SECONDS,
+        validators=_between(1, 7 * 86400, "s"),
+        help_text="When the CRM is slow or down, an older copy up to this age is used instead. "
+        "Must be at least the CRM cache TTL.",
+    )
+    crm_timeout_seconds = models.PositiveIntegerField(
+        "CRM timeout (s)",
+        default=defaults.CRM_TIMEOUT_SECONDS,
+        validators=_between(1, 120, "s"),
+        help_text="How long to wait for the CRM before answering without (or with older) data.",
+    )
+    # Conversation lock
+    lock_ttl_seconds = models.PositiveIntegerField(
+        "conversation lock TTL (s)",
+        default=defaults.LOCK_TTL_SECONDS,
+        validators=_between(10, 3600, "s"),
+        help_text="A worker holds a conversation's lock while it answers and renews it every "
+        "third of this time. If the worker dies, another one takes over after this time.",
+    )
+    lock_wait_timeout_seconds = models.PositiveIntegerField(
+        "lock wait timeout (s)",
+        default=defaults.LOCK_WAIT_TIMEOUT_SECONDS,
+        validators=_between(1, 600, "s"),
+        help_text="Longest time code that must wait for a busy lock (e.g. a shared CRM lookup) "
+        "keeps retrying before going on without it.",
+    )
+    backoff_base_ms = models.PositiveIntegerField(
+        "backoff base (ms)",
+        default=defaults.BACKOFF_BASE_MS,
+        validators=_between(10, 10000, "ms"),
+        help_text="First pause between retries while waiting; each next pause doubles, up to the "
+        "cap (100, 200, 400, 800, 1600, 2000, 2000... ms with the defaults).",
+    )
+    backoff_cap_ms = models.PositiveIntegerField(
+        "backoff cap (ms)",
+        default=defaults.BACKOFF_CAP_MS,
+        validators=_between(10, 60000, "ms"),
+        help_text="Longest pause between retries. Must be at least the base and at most the lock "
+        "wait timeout.",
+    )
+    # Turns
+    debounce_quiet_ms = models.PositiveIntegerField(
+        "debounce quiet window (ms)",
+        default=defaults.DEBOUNCE_QUIET_MS,
+        validators=_between(100, 60000, "ms"),
+        help_text="Before answering, wait until the customer has stopped typing for this long, so "
+        "several quick messages get one reply.",
+    )
+    debounce_max_wait_ms = models.PositiveIntegerField(
+        "debounce max wait (ms)",
+        default=defaults.DEBOUNCE_MAX_WAIT_MS,
+        validators=_between(100, 120000, "ms"),
+        help_text="Never wait longer than this for the customer to stop typing. Must be at least "
+        "the quiet window.",
+    )
+    supersede_enabled = models.BooleanField(
+        "supersede unsent replies",
+        default=defaults.SUPERSEDE_ENABLED,
+        help_text="If the customer writes again while a reply is being prepared, throw the unsent "
+        "reply away and prepare a new one that covers the new messages too.",
+    )
+    supersede_cap = models.PositiveIntegerField(
+        "supersede cap per turn",
+        default=defaults.SUPERSEDE_CAP,
+        validators=_between(0, 10, ""),
+        help_text="At most this many replies are thrown away per turn, so a customer who keeps "
+        "typing still gets an answer.",
+    )
+    # Assistant
+    llm_model = models.CharField(
+        "LLM model",
+        max_length=100,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\S*$",
+                "A model name has no spaces (for example gpt-5-mini); leave it blank for the default.",
+            )
+        ],
+        help_text="Name of the OpenAI model. Leave blank to use the server's OPENAI_MODEL setting.",
+    )
+    assistant_instructions = models.TextField(
+        default=defaults.ASSISTANT_INSTRUCTIONS,
+        blank=True,
+        validators=[_max_chars(20000, "longer instructions slow every reply down")],
+        help_text="The assistant's standing instructions (system prompt). The customer's data is "
+        "added after them on every turn. Leave blank to restore the built-in text.",
+    )
+    llm_timeout_seconds = models.PositiveIntegerField(
+        "LLM timeout (s)",
+        default=defaults.LLM_TIMEOUT_SECONDS,
+        validators=_between(1, 600, "s"),
+        help_text="Total time allowed for the assistant's answer, retries included. After it the "
+        "fallback reply is sent and the conversation goes to a person.",
+    )
+    history_window_messages = models.PositiveIntegerField(
+        "history window (messages)",
+        default=defaults.HISTORY_WINDOW_MESSAGES,
+        validators=_between(1, 200, ""),
+        help_text="How many of the latest messages of the conversation the assistant reads.",
+    )
+    fallback_reply = models.TextField(
+        default=defaults.FALLBACK_REPLY,
+        blank=True,
+        validators=[_max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages")],
+        help_text="Sent once when the assistant cannot answer; the conversation is then handed to "
+        "a person. Leave blank to restore the built-in text.",
+    )
+    outage_notice_template = models.TextField(
+        default=defaults.OUTAGE_NOTICE_TEMPLATE,
+        blank=True,
+        validators=[
+            _max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages"),
+            validate_notice_template,
+        ],
+        help_text="Sent once per conversation when the customer is in the area of an active "
+        "outage. {message} is replaced by the outage's message. Leave blank to restore the "
+        "built-in text.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "runtime settings"
+        verbose_name_plural = "runtime settings"
+
+    def __str__(self):
+        return "Runtime settings"
+
+    def clean(self):
+        errors = {}
+
+        def need(field, ok, message):
+            if ok is False:
+                errors.setdefault(field, []).append(message)
+
+        def le(a, b):
+            # None when either value already failed its own validation.
+            return None if a is None or b is None else a <= b
+
+        need(
+            "backoff_cap_ms",
+            le(self.backoff_base_ms, self.backoff_cap_ms),
+            f"The backoff cap must be at least the backoff base ({self.backoff_base_ms} ms).",
+        )
+        need(
+            "backoff_cap_ms",
+            le(
+                self.backoff_cap_ms,
+                None
+                if self.lock_wait_timeout_seconds is None
+                else self.lock_wait_timeout_seconds * 1000,
+            ),
+            "The backoff cap must not be longer than the lock wait timeout "
+            f"({self.lock_wait_timeout_seconds} s).",
+        )
+        need(
+            "debounce_max_wait_ms",
+            le(self.debounce_quiet_ms, self.debounce_max_wait_ms),
+            "The debounce max wait must be at least the quiet window "
+            f"({self.debounce_quiet_ms} ms).",
+        )
+        need(
+            "crm_stale_ttl_seconds",
+            le(self.crm_cache_ttl_seconds, self.crm_stale_ttl_seconds),
+            "The stale-copy TTL must be at least the CRM cache TTL "
+            f"({self.crm_cache_ttl_seconds} s).",
+        )
+        if errors:
+            raise ValidationError(errors)
