@@ -4,6 +4,7 @@ Prints figures.
     .venv/bin/python bench/engine_scale.py                         # embedded
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_engine \\
     REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/engine_scale.py
+    ... bench/engine_scale.py --web-side-only    # the web side's stores and wakes, no worker
 
 What runs where, with PostgreSQL and Redis (all on this machine's cores):
 - the worker is a process of its own, bench/engine_worker.py: `runworker supportbot-inbound`
@@ -294,6 +295,56 @@ async def run(ids: list[int], warm_id: int, bursts, offsets, threads: int, own_p
     }
 
 
+async def web_side_only(ids: list[int], warm_id: int, bursts, offsets) -> dict:
+    """The web side alone: the same stores and wakes on the same schedule, with no worker. When
+    it stores its last message after 2x floor minus one quiet window and one CRM+LLM time, no
+    worker on this machine can meet the target: even one that cost nothing would finish later."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    await layer.flush()
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WEBHOOK_CONCURRENCY))
+    webhook = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+    sent_at: dict[int, float] = {}
+    await customer(warm_id, 1, 0, {}, webhook)
+    services_start = services_cpu_s()
+    own_start, busy_start, wall_start = time.process_time(), machine_busy_cpu_s(), time.monotonic()
+    await asyncio.gather(
+        *[customer(c, b, o, sent_at, webhook) for c, b, o in zip(ids, bursts, offsets, strict=True)]
+    )
+    result = {
+        "last_sent": max(sent_at.values()) - wall_start,
+        "producer_cpu": time.process_time() - own_start,
+        "busy": machine_busy_cpu_s() - busy_start,
+        "services": {k: v - services_start[k] for k, v in services_cpu_s().items()},
+    }
+    await layer.flush()  # no worker will take these wakes
+    return result
+
+
+def print_web_side_only(args, bursts, offsets) -> None:
+    tail = (2 + 9 + 17.5) / SCALE  # one quiet window and one CRM+LLM time
+    last_planned = max(
+        o + (b - 1) * BURST_GAP_S_REAL / SCALE for b, o in zip(bursts, offsets, strict=True)
+    )
+    target = 2 * (last_planned + tail)
+    print(
+        f"web side only (no worker): stores must end by {(target - tail) * 1000:.0f} ms for a"
+        f" makespan within 2x floor ({target * 1000:.0f} ms); last planned at"
+        f" {last_planned * 1000:.0f} ms"
+    )
+    print(f"{'last sent':>10} {'web side CPU':>13} {'PostgreSQL':>11} {'Redis':>6} {'all CPU':>8}")
+    for _ in range(args.runs):
+        bench.reset_data()
+        *ids, warm_id = bench.new_conversations(args.customers + 1)
+        result = asyncio.run(web_side_only(ids, warm_id, bursts, offsets))
+        print(
+            f"{result['last_sent'] * 1000:>8.0f}ms {result['producer_cpu']:>12.2f}s"
+            f" {result['services']['postgres']:>10.2f}s"
+            f" {result['services']['redis-server']:>5.2f}s {result['busy']:>7.2f}s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200)
@@ -304,6 +355,12 @@ def main() -> None:
     parser.add_argument(
         "--threads", default="32", help="worker thread pools to try (WORKER_THREADS)"
     )
+    parser.add_argument(
+        "--web-side-only",
+        action="store_true",
+        help="no worker: time the web side's stores and wakes alone (PostgreSQL and Redis only)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs of --web-side-only")
     args = parser.parse_args()
     global SCALE
     SCALE = args.scale
@@ -314,6 +371,11 @@ def main() -> None:
     random.seed(args.seed)
     bursts = [random.randint(1, 5) for _ in range(args.customers)]
     offsets = [random.uniform(0, 5 / SCALE) for _ in range(args.customers)]
+    if args.web_side_only:
+        if not own_process:
+            raise SystemExit("--web-side-only needs DATABASE_URL and REDIS_URL (PostgreSQL, Redis)")
+        print_web_side_only(args, bursts, offsets)
+        return
     messages = sum(bursts)
     quiet_ms, max_wait_ms = 2000 // SCALE, 8000 // SCALE
     where = "its own process" if own_process else "this process, with the producer"
