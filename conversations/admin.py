@@ -134,6 +134,11 @@ class ConversationAdmin(admin.ModelAdmin):
             problem = "This conversation is closed."
         elif conversation.handler != Conversation.Handler.HUMAN:
             problem = "Take the conversation over first, so the bot does not answer as well."
+        elif not whatsapp.within_reply_window(conversation.last_inbound_at):
+            problem = (
+                "The customer's last message is more than 24 hours old: WhatsApp accepts no"
+                " free-form reply until they write again."
+            )
         elif not text:
             problem = "Type a reply."
         elif len(text) > WHATSAPP_TEXT_MAX:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from datetime import datetime, timedelta
 
 import requests
 from asgiref.sync import async_to_sync
@@ -42,6 +43,16 @@ TYPING_TIMEOUT = (2.0, 5.0)
 
 SIMULATOR_EVENT = "simulator.message"
 NOTIFY_TIMEOUT_S = 2.0  # the simulator's live view waits no longer than this per message
+
+
+# WhatsApp accepts a free-form message only within 24 h of the customer's last message; after
+# that, only a pre-approved template (which we do not send).
+REPLY_WINDOW = timedelta(hours=24)
+
+
+def within_reply_window(last_inbound_at: datetime | None) -> bool:
+    """Whether a free-form message may still go to a customer whose last message came then."""
+    return last_inbound_at is not None and timezone.now() - last_inbound_at < REPLY_WINDOW
 
 
 class SendError(Exception):

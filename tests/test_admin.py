@@ -1,8 +1,11 @@
 """conversations.admin: conversations (read-only history, take over, hand back, close, staff
 replies) and the message log."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.utils import timezone
 
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message
@@ -154,8 +157,10 @@ def test_staff_reply_to_a_conversation_they_took_over(agent_client, taken_over):
         ({"status": "closed"}, "oi", "closed"),
         ({}, "   ", "Type a reply"),
         ({}, "x" * 4097, "over 4096"),
+        ({"last_inbound_at": timezone.now() - timedelta(hours=25)}, "oi", "more than 24 hours"),
+        ({"last_inbound_at": None}, "oi", "more than 24 hours"),
     ],
-    ids=["bot-handles", "closed", "empty", "too-long"],
+    ids=["bot-handles", "closed", "empty", "too-long", "window-closed", "never-wrote"],
 )
 def test_a_staff_reply_is_refused_when_it_should_not_go_out(
     agent_client, taken_over, change, text, problem

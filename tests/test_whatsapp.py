@@ -1,7 +1,9 @@
 import logging
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from conversations import whatsapp
 from conversations.models import Conversation, Customer, Message, Turn
@@ -295,3 +297,18 @@ def test_the_console_typing_indicator_only_logs(settings, conversation, caplog):
     caplog.set_level(logging.INFO, logger="conversations.whatsapp")
     assert whatsapp.send_typing_indicator(inbound(conversation)) is True
     assert "typing indicator" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("age", "open_"),
+    [
+        (timedelta(minutes=1), True),
+        (timedelta(hours=23, minutes=59), True),
+        (timedelta(hours=24), False),
+        (timedelta(days=3), False),
+        (None, False),  # the customer never wrote: nothing to reply to
+    ],
+)
+def test_the_reply_window_is_24_hours_from_the_customers_last_message(age, open_):
+    last_inbound_at = None if age is None else timezone.now() - age
+    assert whatsapp.within_reply_window(last_inbound_at) is open_

@@ -59,7 +59,9 @@ def history(db):
     )
     now = timezone.now()
     old = Conversation.objects.create(customer=customer, status=Conversation.Status.CLOSED)
-    new = Conversation.objects.create(customer=customer)
+    new = Conversation.objects.create(
+        customer=customer, last_inbound_at=now - timedelta(seconds=20)
+    )
     turn = Turn.objects.create(
         conversation=new,
         outcome=Turn.Outcome.ANSWERED,
