@@ -19,7 +19,7 @@ from conversations.locks import ConversationLock, renewed
 from conversations.models import Turn
 from conversations.runtime import get_runtime
 from conversations.threads import in_thread
-from conversations.transcript import transcript, transcript_items
+from conversations.transcript import transcript
 from conversations.turn_run import Outcome, TurnRun, ms_since
 
 logger = logging.getLogger(__name__)
@@ -149,11 +149,8 @@ def _begin(conversation_id: int, lock_wait_ms: int, debounce_wait_ms: int, runti
     )
     if begun is None:
         return None
-    if begun.history is not None:
-        begun.transcript = transcript_items([*begun.history, *begun.batch])
-        return begun
     try:
-        begun.transcript = transcript(begun.turn, begun.batch, window)
+        begun.transcript = transcript(begun.turn, begun.batch, window, begun.history)
     except Exception as exc:
         _crashed(begun.turn, len(begun.batch), started, exc)
         return None

@@ -5,10 +5,17 @@ from conversations import claims
 from conversations.models import Message, Turn
 
 
-def transcript(turn: Turn, batch: list[Message], window: int) -> list[dict]:
-    """Our own transcript (the database is the source of truth): history, then the batch."""
-    earlier = claims.history(turn.conversation_id, turn, [m.pk for m in batch], window)
-    return transcript_items([*earlier, *batch])
+def transcript(
+    turn: Turn, batch: list[Message], window: int, history: list[Message] | None = None
+) -> list[dict]:
+    """Our own transcript (the database is the source of truth): history, then the batch.
+
+    `history`: the turn's history when the claim read it already (PostgreSQL), else None and it
+    is read here.
+    """
+    if history is None:
+        history = claims.history(turn.conversation_id, turn, [m.pk for m in batch], window)
+    return transcript_items([*history, *batch])
 
 
 def transcript_items(messages: list[Message]) -> list[dict]:

@@ -12,7 +12,7 @@ from conversations.debounce import wait_for_quiet
 from conversations.locks import LockUnavailable
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
-from conversations.transcript import transcript, transcript_items
+from conversations.transcript import transcript
 from conversations.whatsapp import (
     announce_sent,
     hand_over,
@@ -137,9 +137,7 @@ class TurnRun:
         if claimed is None:
             return [], self.transcript
         batch = self.batch + claimed.batch
-        if claimed.history is None:  # not read with the claim: read it now
-            return claimed.batch, transcript(self.turn, batch, window)
-        return claimed.batch, transcript_items([*claimed.history, *batch])
+        return claimed.batch, transcript(self.turn, batch, window, claimed.history)
 
     def _fields(self, outcome: str, detail: str) -> dict:
         return {

@@ -1,7 +1,6 @@
 """conversations.claims: the queue of record's units of work (run on SQLite here, on PostgreSQL
 with DATABASE_URL set, where begin_turn travels as one query)."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,7 @@ from django.utils import timezone
 
 from conversations import claims, peeks
 from conversations.models import Conversation, Customer, Message, Turn
-from tests.fakes.postgres import backend_pid, waits_on_a_lock
+from tests.fakes.postgres import backend_pid, pid_of, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,7 +151,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
         return found
 
     monkeypatch.setattr(claims, "has_recent_pending", check_then_pause)
-    stored, claimed, pids = [], [], []
+    stored, claimed, pids = [], [], {}
 
     def deliver():
         try:
@@ -167,7 +166,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
 
     def claim():
         try:
-            pids.append(backend_pid())
+            pids["claim"] = backend_pid()
             claimed.append(claimant(conversation))
         finally:
             connection.close()
@@ -178,11 +177,7 @@ def test_a_claim_takes_the_message_stored_without_a_wake_meanwhile(
     claimer = threading.Thread(target=claim)
     claimer.start()
     try:
-        deadline = time.monotonic() + 10
-        while not pids and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert pids, "the claim's thread did not start"
-        assert waits_on_a_lock(pids[0]), "the claim did not wait for the delivery"
+        assert waits_on_a_lock(pid_of("claim", pids)), "the claim did not wait for the delivery"
     finally:
         go.set()
         delivery.join(timeout=10)
@@ -256,9 +251,9 @@ def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
     )
     try:
         delivery.start()
-        assert waits_on_a_lock(_pid_of("delivery", pids)), "the delivery was not held"
+        assert waits_on_a_lock(pid_of("delivery", pids)), "the delivery was not held"
         claimer.start()
-        assert waits_on_a_lock(_pid_of("claim", pids)), "the claim did not wait"
+        assert waits_on_a_lock(pid_of("claim", pids)), "the claim did not wait"
     finally:
         release.set()
         for thread in (holder, delivery, claimer):
@@ -266,14 +261,6 @@ def test_a_claim_takes_the_message_stored_in_one_query_without_a_wake_meanwhile(
     assert stored[0].needs_wake is False  # it saw the earlier message pending
     assert claimed == [[earlier.pk, stored[0].message.pk]]
     assert not Message.objects.filter(state=Message.State.PENDING).exists()
-
-
-def _pid_of(name: str, pids: dict, timeout_s: float = 10) -> int:
-    deadline = time.monotonic() + timeout_s
-    while name not in pids and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert name in pids, f"the {name}'s thread did not start"
-    return pids[name]
 
 
 @pytest.mark.live

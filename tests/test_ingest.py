@@ -1,5 +1,4 @@
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -16,7 +15,7 @@ from conversations.ingest import apply_status, ingest_notification, store_inboun
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import InboundMessage, StatusUpdate, parse_notification
 from tests.fakes import whatsapp_payloads as wa
-from tests.fakes.postgres import backend_pid, waits_on_a_lock
+from tests.fakes.postgres import backend_pid, pid_of, waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -495,10 +494,7 @@ def test_on_postgresql_a_conversation_closed_while_a_delivery_waits_gets_a_new_o
     try:
         assert closing.wait(timeout=10)
         delivery.start()
-        deadline = time.monotonic() + 10
-        while "delivery" not in pids and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert waits_on_a_lock(pids["delivery"]), "the delivery did not wait for the close"
+        assert waits_on_a_lock(pid_of("delivery", pids)), "the delivery did not wait for the close"
     finally:
         close.set()
         staff.join(timeout=10)

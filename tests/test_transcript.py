@@ -41,3 +41,12 @@ def test_it_puts_the_history_within_the_window_before_the_batch():
     items = transcript(turn, batch, window=2)
 
     assert [item["content"] for item in items] == ["resposta antiga", "anterior", "agora"]
+
+
+def test_it_takes_a_history_read_with_the_claim_as_it_is(django_assert_num_queries, db):
+    turn = Turn(conversation_id=1)
+    history = [Message(direction=OUT, text="resposta antiga")]
+    batch = [Message(direction=IN, text="agora")]
+    with django_assert_num_queries(0):  # nothing read again
+        items = transcript(turn, batch, window=5, history=history)
+    assert [item["content"] for item in items] == ["resposta antiga", "agora"]

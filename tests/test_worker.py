@@ -6,17 +6,17 @@ import contextlib
 import pytest
 from channels.testing import ApplicationCommunicator
 
-from conversations import engine, turn_run, worker
+from conversations import engine, worker
 from conversations.events import INBOUND_CHANNEL, WAKE_EVENT, wake_event
 from conversations.models import Message, RuntimeSettings
 from conversations.threads import in_thread
 from supportbot.asgi import application  # imported early: it runs django.setup() (logging)
 from tests.fakes.engine import (
-    FakeCrm,
     all_settled,
     assistant,  # noqa: F401 (fixture)
     astore,
     fresh_channel_layer,
+    install_crm,
     new_conversation,
     replies,
     scaled,  # noqa: F401 (fixture)
@@ -32,9 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def crm(monkeypatch):
     """A faster CRM than tests/fakes/engine.py's: these tests answer many conversations."""
-    fake = FakeCrm(delay_s=0.02)
-    monkeypatch.setattr(turn_run, "build_customer_context", fake)
-    return fake
+    return install_crm(monkeypatch, delay_s=0.02)
 
 
 @contextlib.asynccontextmanager

@@ -252,12 +252,17 @@ def assistant(monkeypatch):
     return fake
 
 
-@pytest.fixture
-def crm(monkeypatch):
-    fake = FakeCrm(delay_s=0.09)
+def install_crm(monkeypatch, delay_s: float) -> "FakeCrm":
+    """A FakeCrm in the turn's place of the CRM context; every outage notice may go out."""
+    fake = FakeCrm(delay_s=delay_s)
     monkeypatch.setattr(turn_run, "build_customer_context", fake)
     monkeypatch.setattr(turn_run, "claim_notice", lambda outage_id, conversation_id: True)
     return fake
+
+
+@pytest.fixture
+def crm(monkeypatch):
+    return install_crm(monkeypatch, delay_s=0.09)
 
 
 @pytest.fixture

@@ -13,6 +13,15 @@ def backend_pid() -> int:
         return cursor.fetchone()[0]
 
 
+def pid_of(name: str, pids: dict[str, int], timeout_s: float = 10) -> int:
+    """The backend pid a thread put in `pids` under `name` once it started (waits for it)."""
+    deadline = time.monotonic() + timeout_s
+    while name not in pids and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert name in pids, f"the {name}'s thread did not start"
+    return pids[name]
+
+
 def waits_on_a_lock(pid: int, timeout_s: float = 10) -> bool:
     """Whether that backend waits on a lock within timeout_s (polled from this thread)."""
     deadline = time.monotonic() + timeout_s
