@@ -165,10 +165,10 @@ def store(conversation_id: int, text: str):
 
 def deliver(wa_id: str, text: str) -> list[int]:
     """What the webhook does with one message after its checks: store it pending, exactly once,
-    through conversations.ingest. Returns the conversations to wake (none when an earlier message
+    through conversations.webhook.ingest. Returns the conversations to wake (none when an earlier message
     of the conversation is still pending: the worker that takes it takes this one too)."""
-    from conversations.ingest import ingest_notification
-    from conversations.payloads import InboundMessage, Notification
+    from conversations.webhook.ingest import ingest_notification
+    from conversations.whatsapp.payloads import InboundMessage, Notification
 
     item = InboundMessage(
         wamid=f"wamid.bench-{uuid.uuid4().hex}", wa_id=wa_id, type="text", text=text
@@ -215,7 +215,7 @@ class FakeCrm:
 
 
 def patch_engine(llm, crm) -> None:
-    from conversations import turn_run
+    from conversations.engine import turn_run
 
     turn_run.generate_reply = llm
     turn_run.build_customer_context = crm
@@ -241,8 +241,8 @@ class InProcessWorker:
         from channels.layers import channel_layers, get_channel_layer
         from channels.worker import Worker
 
+        from conversations.engine.worker import get_scheduler
         from conversations.events import INBOUND_CHANNEL
-        from conversations.worker import get_scheduler
         from supportbot.asgi import application
 
         channel_layers.backends.pop("default", None)
@@ -265,6 +265,6 @@ class InProcessWorker:
             task.cancel()
         # A listener blocked in a Redis BRPOP may take a while to notice: do not wait for it.
         await asyncio.wait([self.task, *listeners], timeout=1)
-        from conversations.worker import _schedulers
+        from conversations.engine.worker import _schedulers
 
         _schedulers.pop(asyncio.get_running_loop(), None)

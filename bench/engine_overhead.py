@@ -4,7 +4,7 @@
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_engine \\
     REDIS_URL=redis://127.0.0.1:6379/4 .venv/bin/python bench/engine_overhead.py
 
-Runs `engine.run_turns` for N conversations with one pending message each (already past the
+Runs `turn_loop.run_turns` for N conversations with one pending message each (already past the
 debounce window), with an instant CRM and LLM, one at a time and then all at once: what is left
 is lock, claims, turn record, transcript, sender (console) and the thread hops between them.
 Overhead per turn = wall time - (CRM + LLM time recorded on the turn). Target: p95 under 10 ms.
@@ -52,12 +52,12 @@ def turn_times(ids: list[int]) -> dict[int, tuple[int, int, str]]:
 
 
 async def sequential(ids: list[int]) -> list[float]:
-    from conversations import engine
+    from conversations.engine import turn_loop
 
     walls = {}
     for conversation_id in ids:
         started = time.perf_counter()
-        await engine.run_turns(conversation_id)
+        await turn_loop.run_turns(conversation_id)
         walls[conversation_id] = (time.perf_counter() - started) * 1000
     return walls
 
@@ -65,10 +65,10 @@ async def sequential(ids: list[int]) -> list[float]:
 async def concurrent(ids: list[int]) -> list[float]:
     """All turns at once: each turn's wall time is mostly waiting for the others' CPU, so the
     figure is the makespan shared out per turn (the engine's throughput on this machine)."""
-    from conversations import engine
+    from conversations.engine import turn_loop
 
     started = time.perf_counter()
-    await asyncio.gather(*[engine.run_turns(c) for c in ids])
+    await asyncio.gather(*[turn_loop.run_turns(c) for c in ids])
     share = (time.perf_counter() - started) * 1000 / len(ids)
     return dict.fromkeys(ids, share)
 

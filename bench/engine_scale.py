@@ -13,7 +13,7 @@ What runs where, with PostgreSQL and Redis (all on this machine's cores):
   Also printed for that window: this process's CPU ("producer"), PostgreSQL's and Redis's, and
   the whole machine's busy CPU ("all": every process; at most cores x makespan).
 - this process plays the web side, as daphne does in production: on the planned schedule it
-  stores each message as the webhook does (conversations.ingest: a pending row) and sends the
+  stores each message as the webhook does (conversations.webhook.ingest: a pending row) and sends the
   wake that asks for through the channel layer (none while an earlier message of the
   conversation is pending), then polls the database every 25 ms until every message is settled. The makespan and latencies come from
   the reply rows' timestamps, not from the poll.

@@ -54,10 +54,10 @@ async def run_engine(ids: list[int], messages: int, offsets: list[float]):
 
 async def run_baseline(ids: list[int], messages: int, offsets: list[float]):
     """The old system: a task per message, each waiting for the conversation lock."""
-    from conversations.locks import ConversationLock
+    from conversations.engine.locks import ConversationLock
     from conversations.models import Conversation, Message
     from conversations.threads import in_thread
-    from conversations.whatsapp import send_text
+    from conversations.whatsapp.sender import send_text
 
     llm, crm = bench.FakeLlm(), bench.FakeCrm(cached=True)
     # Every waiting message blocks a thread in the seed's polling loop.

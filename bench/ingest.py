@@ -29,7 +29,7 @@ FLOOR_PATH = "/healthz"
 
 
 def sign(secret: bytes, body: bytes) -> str:
-    # Same as conversations.signature.sign_body; repeated so the script runs without Django.
+    # Same as conversations.whatsapp.signature.sign_body; repeated so the script runs without Django.
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 

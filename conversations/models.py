@@ -3,7 +3,7 @@ from django.db.models import Q
 
 
 class Customer(models.Model):
-    """A WhatsApp customer, keyed on the normalised number (see conversations.phone)."""
+    """A WhatsApp customer, keyed on the normalised number (see conversations.whatsapp.phone)."""
 
     wa_id = models.CharField("WhatsApp number", max_length=32, unique=True)
     # The number exactly as WhatsApp last sent it (with or without the ninth digit): replies go here.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations.simulator import SimulatorConsumer
+from conversations.staff.simulator import SimulatorConsumer
 
 websocket_urlpatterns = [
     path("ws/simulator/<str:wa_id>/", SimulatorConsumer.as_asgi()),

@@ -21,7 +21,8 @@ included, never takes longer than that timeout. A circuit breaker (crm_gateway.b
 calling a failing CRM for a cool-down. Without CRM_BASE_URL the built-in demo CRM answers.
 
 Another CRM: subclass CrmClient, implement fetch_points(), and point the CRM_CLIENT_CLASS
-setting at it (dotted path); it is built with base_url=CRM_BASE_URL and token=CRM_API_TOKEN.
+setting at it (dotted path); crm_gateway.adapters builds it with base_url=CRM_BASE_URL and
+token=CRM_API_TOKEN.
 """
 
 import logging
@@ -30,9 +31,7 @@ import time
 from urllib.parse import quote
 
 import requests
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from conversations.masking import mask_document
 from crm_gateway.breaker import CircuitBreaker, crm_breaker
@@ -165,34 +164,3 @@ class HttpCrmClient(CrmClient):
             logger.info("CRM attempt %d: %s; retrying in %.1f s", attempt, problem, delay)
             time.sleep(delay)
         raise CrmError(f"{problem}; gave up within the CRM timeout")
-
-
-_clients: dict[tuple[str, str, str], CrmClient] = {}
-_clients_lock = threading.Lock()
-
-
-def get_crm_client() -> CrmClient:
-    """The configured client: CRM_CLIENT_CLASS on CRM_BASE_URL, or the demo CRM without a URL."""
-    config = (settings.CRM_CLIENT_CLASS, settings.CRM_BASE_URL, settings.CRM_API_TOKEN)
-    client = _clients.get(config)  # the per-lookup fast path, no lock
-    if client is not None:
-        return client
-    with _clients_lock:
-        client = _clients.get(config)
-        if client is None:
-            client = _clients[config] = _build_client(*config)
-        return client
-
-
-def _build_client(class_path: str, base_url: str, token: str) -> CrmClient:
-    if not base_url:
-        from crm_gateway.demo import DemoCrmClient
-
-        return DemoCrmClient()
-    try:
-        client_class = import_string(class_path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"CRM_CLIENT_CLASS {class_path!r} cannot be imported") from exc
-    if not (isinstance(client_class, type) and issubclass(client_class, CrmClient)):
-        raise ImproperlyConfigured(f"CRM_CLIENT_CLASS {class_path!r} is not a CrmClient subclass")
-    return client_class(base_url=base_url, token=token)

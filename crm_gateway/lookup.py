@@ -23,7 +23,8 @@ from redis.exceptions import LockError
 from conversations.backoff import wait_with_backoff
 from conversations.masking import mask_document
 from crm_gateway import keys, redis_health
-from crm_gateway.client import CrmClient, CrmError, get_crm_client
+from crm_gateway.adapters import get_crm_client
+from crm_gateway.client import CrmClient, CrmError
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from conversations.engine.worker import InboundWorker  # noqa: E402
 from conversations.events import INBOUND_CHANNEL  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.worker import InboundWorker  # noqa: E402
 from supportbot.machine_http import MachinePathRouter  # noqa: E402
 
 application = ProtocolTypeRouter(

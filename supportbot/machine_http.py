@@ -6,7 +6,7 @@ Only the paths listed here are routed past it; everything else (admin, simulator
 goes through Django with the whole stack.
 """
 
-from conversations.webhook_asgi import WhatsAppWebhookApp
+from conversations.webhook.asgi_app import WhatsAppWebhookApp
 
 WEBHOOK_PATH = "/webhooks/whatsapp/"  # as configured in the Meta app; also in conversations/urls.py
 

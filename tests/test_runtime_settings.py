@@ -1,5 +1,5 @@
 """conversations.runtime_settings: the knobs' bounds, the rules between them and the outage notice
-template, checked on the model itself (the admin's form: tests/test_admin_runtime.py)."""
+template, checked on the model itself (the admin's form: tests/staff/test_admin_runtime.py)."""
 
 import pytest
 from django.core.exceptions import ValidationError

@@ -17,8 +17,9 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.worker import Worker
 from django.db import close_old_connections
 
-from conversations import events, turn_run
-from conversations.assistant import AssistantError
+from conversations import events
+from conversations.assistant.openai_assistant import AssistantError
+from conversations.engine import turn_run
 from conversations.events import INBOUND_CHANNEL
 from conversations.models import Conversation, Customer, Message, RuntimeSettings, Turn
 from conversations.runtime import reset_runtime_cache
@@ -92,7 +93,7 @@ def request_texts(request) -> list[str]:
 
 
 class FakeAssistant:
-    """Stands in for conversations.turn_run.generate_reply: sleeps, records, answers.
+    """Stands in for conversations.engine.turn_run.generate_reply: sleeps, records, answers.
 
     The reply names the last user text, so a test can tell which question a reply answered.
     `fail=True` raises AssistantError (the real one's final failure). `on_call(request)` runs
@@ -207,7 +208,7 @@ def fresh_channel_layer():
 @contextlib.asynccontextmanager
 async def running_worker():
     """The real channels Worker on the inbound channel, in this loop, stopped cleanly after."""
-    from conversations.worker import get_scheduler
+    from conversations.engine.worker import get_scheduler
 
     layer = fresh_channel_layer()
     worker = Worker(application=application, channels=[INBOUND_CHANNEL], channel_layer=layer)
@@ -231,7 +232,7 @@ async def running_worker():
 
 
 async def stop_scheduler() -> None:
-    from conversations.worker import _schedulers
+    from conversations.engine.worker import _schedulers
 
     scheduler = _schedulers.pop(asyncio.get_running_loop(), None)
     if scheduler is None:

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from conversations.signature import HEADER, sign_body
+from conversations.whatsapp.signature import HEADER, sign_body
 
 PHONE_NUMBER_ID = "106540352242922"
 _counter = itertools.count(1)

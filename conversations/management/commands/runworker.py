@@ -24,9 +24,9 @@ from channels.worker import Worker
 from django.core.management import CommandError
 
 from conversations.backoff import backoff_delays
+from conversations.engine.worker import get_scheduler
 from conversations.runtime import get_runtime
 from conversations.threads import in_thread
-from conversations.worker import get_scheduler
 
 logger = logging.getLogger("django.channels.worker")
 

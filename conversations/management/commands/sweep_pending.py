@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from conversations import events
-from conversations.sweeper import sweep
+from conversations.engine.sweeper import sweep
 
 
 class Command(BaseCommand):

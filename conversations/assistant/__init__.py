@@ -1,0 +1,6 @@
+"""The assistant's reply for one turn: the OpenAI Responses API (openai_assistant) or the offline
+Portuguese assistant (offline) when no key is set.
+
+May import: conversations' base modules and crm_gateway. Never the engine, the webhook, whatsapp/
+or the staff pages: the engine calls the assistant, not the other way round.
+"""

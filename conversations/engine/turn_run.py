@@ -1,0 +1,246 @@
+"""The work of one turn once its batch is claimed (conversations.engine.turn_loop claims it): the customer's
+context, the reply (regenerated while the customer keeps writing, up to the supersede cap), then
+exactly one message to the customer, recorded with the end of the turn in one commit."""
+
+import asyncio
+import logging
+import time
+
+from conversations.assistant.openai_assistant import (
+    AssistantError,
+    AssistantRequest,
+    generate_reply,
+)
+from conversations.engine import claims, peeks, turn_end
+from conversations.engine.debounce import wait_for_quiet
+from conversations.engine.locks import LockUnavailable
+from conversations.engine.transcript import transcript
+from conversations.models import Conversation, Message, Turn
+from conversations.threads import in_io_thread, in_thread, slow_io_executor
+from conversations.whatsapp.sender import (
+    announce_sent,
+    hand_over,
+    queue_text,
+    send_text,
+    send_typing_indicator,
+    sent_statements,
+)
+from crm_gateway.context import CustomerContext, build_customer_context, claim_notice
+
+logger = logging.getLogger(__name__)
+
+# WhatsApp drops the typing indicator after ~25 s; refresh it before that while a turn runs.
+TYPING_REFRESH_S = 20.0
+Outcome = Turn.Outcome
+SUPERSEDE = "supersede"  # _deliver's answer when new messages should be taken in first
+
+
+def ms_since(since: float) -> int:
+    """Milliseconds since a time.monotonic() reading."""
+    return max(0, round((time.monotonic() - since) * 1000))
+
+
+def _show_typing(message: Message) -> None:
+    try:
+        send_typing_indicator(message)
+    except Exception as exc:  # best effort, never fails the turn
+        logger.info("typing indicator failed: %s", type(exc).__name__)
+
+
+class TurnRun:
+    """The work of one turn once its batch is claimed: context, reply (superseded while the
+    customer keeps writing, up to the cap), then exactly one message to the customer."""
+
+    def __init__(self, conversation, begun: "claims.Begun", keeper, runtime, started: float):
+        self.conversation: Conversation = conversation
+        self.turn: Turn = begun.turn
+        self.batch: list[Message] = begun.batch
+        self.transcript: list[dict] = begun.transcript
+        self.keeper = keeper
+        self.runtime = runtime
+        self.started = started
+        self.supersede_count = 0
+        self.debounce_ms = self.turn.debounce_wait_ms
+        self.crm_ms = 0
+        self.llm_ms = 0
+        self._typing: asyncio.TimerHandle | None = None
+
+    def start_typing(self) -> None:
+        """Show the typing indicator on the newest message now and every TYPING_REFRESH_S until
+        stop_typing(). Best effort and nothing waits for it: a plain job on the slow-I/O pool
+        (it touches no database) and a timer, not a task and a thread hop per turn."""
+        slow_io_executor().submit(_show_typing, self.batch[-1])
+        self._typing = asyncio.get_running_loop().call_later(TYPING_REFRESH_S, self.start_typing)
+
+    def stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
+
+    async def answer(self) -> tuple[str, "peeks.Peek | None"]:
+        while True:
+            context = await self._context()
+            request = AssistantRequest.for_turn(self.runtime, self.transcript, context)
+            started = time.monotonic()
+            try:
+                reply = (await generate_reply(request) or "").strip()
+                error = "" if reply else "assistant failed: empty reply"
+            except AssistantError as exc:
+                reply, error = "", f"assistant failed: {exc.reason}"
+            except Exception as exc:  # a bug in the assistant must not lose the batch either
+                logger.exception("conversation %s: assistant crashed", self.turn.conversation_id)
+                reply, error = "", f"assistant failed: {type(exc).__name__}"
+            self.llm_ms += ms_since(started)
+            if self.keeper.lost.is_set():
+                return await in_thread(self._finish)(
+                    Outcome.LOST_LOCK, "lock lost during the reply"
+                )
+            outcome, peek = await in_thread(self._deliver)(reply, error, self._may_supersede())
+            if outcome is SUPERSEDE:
+                if await self._supersede():
+                    continue
+                outcome, peek = await in_thread(self._deliver)(reply, error, False)
+            if outcome == Outcome.LOST_LOCK:
+                self.keeper.lost.set()
+            return outcome, peek
+
+    async def _context(self) -> CustomerContext:
+        started = time.monotonic()
+        texts = [m.text for m in self.batch if m.text]
+        conversation_id = self.turn.conversation_id
+        try:
+            context = await in_io_thread(build_customer_context)(conversation_id, texts)
+        except Exception as exc:  # the contract says it never raises; reply anyway if it does
+            logger.warning(
+                "conversation %s: context failed: %s", conversation_id, type(exc).__name__
+            )
+            context = CustomerContext(document_status="unknown", masked_document="", crm_ok=False)
+        self.crm_ms += ms_since(started)
+        for outage_id, text in context.notices:
+            await in_io_thread(_send_notice)(self.conversation, outage_id, text, self.turn)
+        return context
+
+    def _may_supersede(self) -> bool:
+        """Supersede is on and under its cap (otherwise new messages form the next turn)."""
+        return self.runtime.supersede_enabled and self.supersede_count < self.runtime.supersede_cap
+
+    async def _supersede(self) -> bool:
+        """New messages while the reply was prepared: take them into this batch; regenerate."""
+        started = time.monotonic()
+        await wait_for_quiet(self.turn.conversation_id, self.runtime)
+        self.debounce_ms += ms_since(started)
+        more, self.transcript = await in_thread(self._claim_more)()
+        if not more:
+            return False
+        self.batch = self.batch + more
+        self.supersede_count += 1
+        return True
+
+    def _claim_more(self) -> tuple[list[Message], list[dict]]:
+        window = self.runtime.history_window_messages
+        claimed = claims.claim_more(self.turn, window)
+        if claimed is None:
+            return [], self.transcript
+        batch = self.batch + claimed.batch
+        return claimed.batch, transcript(self.turn, batch, window, claimed.history)
+
+    def _fields(self, outcome: str, detail: str) -> dict:
+        return {
+            "outcome": outcome,
+            "detail": detail[:255],
+            "batch_size": len(self.batch),
+            "supersede_count": self.supersede_count,
+            "debounce_wait_ms": self.debounce_ms,
+            "crm_ms": self.crm_ms,
+            "llm_ms": self.llm_ms,
+        }
+
+    def _finish(self, outcome: str, detail: str, batch_state: str = "", **settle):
+        """Record the end of the turn; returns (outcome, the loop's next look)."""
+        if outcome == Outcome.LOST_LOCK:
+            # Nothing sent: the batch stays claimed and the sweeper re-wakes the conversation
+            # once the claim outlives the lock TTL.
+            logger.warning(
+                "conversation %s: turn %s: %s", self.turn.conversation_id, self.turn.pk, detail
+            )
+        peek = turn_end.settle(
+            self.turn,
+            batch_state=batch_state,
+            started=self.started,
+            **settle,
+            **self._fields(outcome, detail),
+        )
+        return outcome, peek
+
+    def _still_ours(self, claims_intact: bool) -> bool:
+        """Right before sending: no claim was taken back, and renewing the lock now succeeds."""
+        try:
+            return claims_intact and self.keeper.lock.renew()
+        except LockUnavailable:  # unknown whether we still hold it: sending could answer twice
+            return False
+
+    def _deliver(self, reply: str, error: str, may_supersede: bool):
+        """Send the one message of this turn and record it, in one unit of work (a thread).
+
+        The reply, or on an assistant failure the fallback once, after which a person handles
+        the conversation. Returns SUPERSEDE instead when new messages should be taken in.
+        """
+        state = turn_end.after_reply(self.turn, len(self.batch))
+        if state.new_pending and may_supersede and not error:
+            return SUPERSEDE, None
+        if not self._still_ours(state.claims_intact):
+            return self._finish(Outcome.LOST_LOCK, "lock or claim lost before sending")
+        if state.handler != Conversation.Handler.BOT:
+            return self._finish(
+                Outcome.HUMAN, "a person took over during the turn", Message.State.SKIPPED
+            )
+        if error:
+            outcome, detail, batch_state = Outcome.FALLBACK, error, Message.State.FAILED
+            text, kind = self.runtime.fallback_reply, Message.Kind.FALLBACK
+        else:
+            outcome, detail, batch_state = Outcome.ANSWERED, "", Message.State.ANSWERED
+            text, kind = reply, Message.Kind.REPLY
+        message = provider_id = None
+        try:
+            # Committed as queued before the call: a crash mid-send leaves a trace.
+            message = queue_text(self.conversation, text, kind=kind, turn=self.turn)
+            provider_id = hand_over(self.conversation, message)
+        except Exception as exc:  # SendError after the sender's retries
+            logger.warning(
+                "conversation %s: %s not sent: %s",
+                self.turn.conversation_id,
+                kind,
+                type(exc).__name__,
+            )
+            if not error:
+                outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
+                batch_state = Message.State.FAILED
+        failed = batch_state == Message.State.FAILED
+        sent = (
+            [] if provider_id is None else sent_statements(self.conversation, message, provider_id)
+        )
+        # The sent record and the end of the turn in one commit.
+        result = self._finish(
+            outcome,
+            detail,
+            batch_state,
+            reason=detail if failed else "",
+            handoff=detail if failed else "",
+            first=sent,
+        )
+        if sent:
+            announce_sent(self.conversation, message)
+        return result
+
+
+def _send_notice(conversation: Conversation, outage_id: int, text: str, turn: Turn) -> None:
+    """An outage notice, once per conversation per outage (claim_notice decides)."""
+    try:
+        if claim_notice(outage_id, conversation.pk):
+            send_text(conversation, text, kind=Message.Kind.NOTICE, turn=turn)
+    except Exception as exc:  # the reply still goes out
+        logger.warning(
+            "conversation %s: outage notice %s not sent: %s",
+            conversation.pk,
+            outage_id,
+            type(exc).__name__,
+        )
