@@ -1,8 +1,15 @@
-"""Plain-SQL INSERT and UPDATE of one row, for the rows every turn writes (the turn, its reply).
+"""Plain-SQL INSERT and UPDATE of one row, only on the two paths whose targets the ORM misses
+(figures in BENCHMARKS.md); everywhere else, including the same work on SQLite, uses the ORM:
 
-Model.save() and QuerySet.update() cost 0.25-0.4 ms of CPU per row on our machines (pre-save
-hooks, the SQL compiler), two to three times the statement itself. These build the same
-statements from the model's own fields, once per model: every value goes through its field's
+- ingest on PostgreSQL (conversations.webhook.ingest, one query per message): through the ORM
+  the statements cost 1.9 ms of CPU per message against 0.5 ms, on a web process whose whole
+  CPU per request at 779 req/s is 1.08 ms (section "Ingest");
+- a turn on PostgreSQL (the turn row and its reply, sent as the turn's multi-statement queries):
+  Model.save() and QuerySet.update() cost 0.25-0.4 ms of CPU per row, two to three times the
+  statement, against an engine overhead target of p95 under 6 ms with ~5 rows written per turn
+  (section "c) Engine overhead per turn").
+
+The ORM's cost is its pre-save hooks and SQL compiler. These functions build the same statements from the model's own fields, once per model: every value goes through its field's
 get_db_prep_save, so JSON, datetimes and choices reach the database exactly as with save(), and
 auto_now/auto_now_add fields are filled as save() fills them. No model signals are sent: none are
 connected to the models written here (tests/test_rows.py checks that).

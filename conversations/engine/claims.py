@@ -146,7 +146,7 @@ def begin_turn(
         return _begin_in_one_query(turn, history_window)
     with transaction.atomic():
         lock_conversation(conversation_id)
-        rows.insert(turn)
+        turn.save(force_insert=True)
         batch = _claim_pending(turn)
         if not batch:
             transaction.set_rollback(True)

@@ -133,7 +133,8 @@ def _store(item: InboundMessage) -> Stored:
             conversation_id = _open_conversation(customer_id)
             cursor.execute(_TOUCH_CONVERSATION_SQL, [*touch, conversation_id])
         earlier_pending = claims.has_recent_pending(conversation_id)
-        message = rows.insert(_new_message(item, conversation_id=conversation_id, sent_at=sent_at))
+        message = _new_message(item, conversation_id=conversation_id, sent_at=sent_at)
+        message.save(force_insert=True)
     return Stored(message, needs_wake=not earlier_pending)
 
 
