@@ -1,5 +1,6 @@
 """Channel names and event payloads: plain JSON dicts carrying ids, never model instances."""
 
+import asyncio
 import logging
 from typing import TypedDict
 
@@ -8,6 +9,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.db import transaction
 from redis.exceptions import RedisError
+
+from conversations.threads import calling_loop
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +56,50 @@ def wake_on_commit(conversation_id: int) -> None:
 def simulator_group(wa_id: str) -> str:
     """Channels group where the simulator page listens for one customer's messages."""
     return f"supportbot-simulator-{wa_id}"
+
+
+# The staff desk's live updates: every staff page that listens joins this Channels group.
+STAFF_GROUP = "supportbot-staff"
+STAFF_EVENT = "staff.event"
+STAFF_NOTIFY_TIMEOUT_S = 2.0
+
+
+class StaffEvent(TypedDict):
+    type: str  # STAFF_EVENT
+    event: str  # what happened: "handoff", "message", "delivery", "assigned", "resolved", ...
+    conversation_id: int
+    data: dict  # ids and states only, never message text or personal data
+
+
+def staff_event(event: str, conversation_id: int, **data: int | str | None) -> StaffEvent:
+    return {
+        "type": STAFF_EVENT,
+        "event": event,
+        "conversation_id": int(conversation_id),
+        "data": data,
+    }
+
+
+def notify_staff_on_commit(event: str, conversation_id: int, **data: int | str | None) -> None:
+    """Tell the staff desk once the change has committed. Best effort: a lost event costs only
+    liveness, since the desk reads the database again when it reconnects."""
+    payload = staff_event(event, conversation_id, **data)
+    transaction.on_commit(lambda: send_to_staff(payload))
+
+
+def send_to_staff(payload: StaffEvent) -> bool:
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return False
+        loop = calling_loop()
+        if loop is None:
+            async_to_sync(layer.group_send)(STAFF_GROUP, payload)
+        else:  # a worker's unit of work: the layer belongs to the loop that awaits us
+            asyncio.run_coroutine_threadsafe(layer.group_send(STAFF_GROUP, payload), loop).result(
+                STAFF_NOTIFY_TIMEOUT_S
+            )
+    except Exception as exc:  # the desk catches up on reconnect; never fail the caller
+        logger.warning("staff event %s not sent (%s)", payload["event"], type(exc).__name__)
+        return False
+    return True

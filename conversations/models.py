@@ -1,5 +1,10 @@
+import uuid
+from pathlib import Path
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Customer(models.Model):
@@ -34,11 +39,36 @@ class Conversation(models.Model):
         BOT = "bot", "Bot"
         HUMAN = "human", "Human"
 
+    class HandoffSource(models.TextChoices):
+        TOOL = "tool", "The assistant (transfer_to_human)"
+        FALLBACK = "fallback", "Fallback after an LLM failure"
+        STAFF = "staff", "A staff member"
+        WINDOW = "window", "Outside WhatsApp's 24-hour window"
+
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.BOT)
     # Why the bot handed over (e.g. the LLM failed); blank when a person took over by choice.
     handoff_reason = models.CharField(max_length=255, blank=True)
+    # Who or what asked for the handoff, and when the customer began waiting for a person.
+    handoff_source = models.CharField(max_length=12, choices=HandoffSource.choices, blank=True)
+    handoff_at = models.DateTimeField(null=True, blank=True)
+    # The staff member answering it (blank: waiting in the queue), and when staff first answered.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+    )
+    first_staff_reply_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="closed_conversations",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +113,12 @@ class Turn(models.Model):
     llm_ms = models.PositiveIntegerField(default=0)
     total_ms = models.PositiveIntegerField(default=0)
     detail = models.CharField(max_length=255, blank=True)
+    # The assistant's tool calls: [{"name", "ok", "ms"}], and the LLM's token usage (all rounds).
+    tool_calls = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    transcription_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -91,6 +127,12 @@ class Turn(models.Model):
 
     def __str__(self):
         return f"Turn {self.pk} ({self.get_outcome_display()})"
+
+
+def media_path(message: "Message", filename: str) -> str:
+    """A path nobody can guess: the customer's media are never public."""
+    suffix = Path(filename).suffix.lower()[:8]
+    return f"media/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{suffix}"
 
 
 class Message(models.Model):
@@ -124,6 +166,7 @@ class Message(models.Model):
         FALLBACK = "fallback", "Fallback reply"
         NOTICE = "notice", "Outage notice"
         STAFF = "staff", "Staff"
+        HANDOFF = "handoff", "Handoff message"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -133,6 +176,9 @@ class Message(models.Model):
     provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     type = models.CharField(max_length=32, default="text")
     text = models.TextField(blank=True)
+    # A voice note's transcript, and the media file downloaded from the Cloud API (private).
+    transcript = models.TextField(blank=True)
+    media_file = models.FileField(upload_to=media_path, max_length=255, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

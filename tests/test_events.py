@@ -1,4 +1,5 @@
 import pytest
+from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
@@ -49,6 +50,44 @@ def test_it_never_wakes_for_a_rolled_back_transaction(monkeypatch):
 
 def test_it_names_a_simulator_group_per_customer():
     assert events.simulator_group("5511987654321") == "supportbot-simulator-5511987654321"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tells_the_staff_group_only_after_commit(monkeypatch):
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)(events.STAFF_GROUP, "desk-test")
+    sent = []
+    real_send = events.send_to_staff
+    monkeypatch.setattr(events, "send_to_staff", lambda payload: sent.append(real_send(payload)))
+    with transaction.atomic():
+        events.notify_staff_on_commit("handoff", 4, reason="tool")
+        assert sent == []
+    assert sent == [True]
+    assert async_to_sync(layer.receive)("desk-test") == {
+        "type": "staff.event",
+        "event": "handoff",
+        "conversation_id": 4,
+        "data": {"reason": "tool"},
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tells_the_staff_nothing_for_a_rolled_back_transaction(monkeypatch):
+    sent = []
+    monkeypatch.setattr(events, "send_to_staff", sent.append)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.notify_staff_on_commit("resolved", 4)
+        raise RuntimeError("failed")
+    assert sent == []
+
+
+def test_a_lost_staff_event_never_raises(monkeypatch, caplog):
+    async def fail(group, message):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", fail)
+    assert events.send_to_staff(events.staff_event("handoff", 1)) is False
+    assert "staff event handoff not sent" in caplog.text
 
 
 @pytest.mark.live
