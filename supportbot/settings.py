@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from supportbot import redis_config
 from supportbot.env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -13,14 +14,16 @@ VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 REDIS_URL = env_url("REDIS_URL", ("redis", "rediss", "unix"))
-# Embedded mode: no REDIS_URL, so cache, locks and the channel layer live inside this process.
-EMBEDDED = not REDIS_URL
+REDIS_SENTINELS = redis_config.sentinels_from_env()
+REDIS_SENTINEL_MASTER = redis_config.sentinel_master_from_env(REDIS_SENTINELS, REDIS_URL)
+# Embedded mode: no Redis, so cache, locks and the channel layer live inside this process.
+EMBEDDED = not (REDIS_URL or REDIS_SENTINELS)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not (DEBUG or EMBEDDED):
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off and REDIS_URL is set"
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off and Redis is configured"
         )
     SECRET_KEY = "embedded-mode-insecure-key-do-not-use-in-production"
 
@@ -115,42 +118,14 @@ if _test_database_name:
     DATABASES["default"]["TEST"] = {"NAME": _test_database_name}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache and locks: django-redis on REDIS_URL, or on an in-process fakeredis in embedded mode.
-_redis_options = {
-    "CLIENT_CLASS": "django_redis.client.DefaultClient",
-    "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-    "SOCKET_CONNECT_TIMEOUT": 1,
-    "SOCKET_TIMEOUT": 1,
-}
-if EMBEDDED:
-    import fakeredis
-
-    _redis_options["CONNECTION_POOL_KWARGS"] = {"connection_class": fakeredis.FakeRedisConnection}
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL or "redis://embedded:6379/0",
-        "KEY_PREFIX": "supportbot",
-        "OPTIONS": _redis_options,
-    }
-}
-
-if EMBEDDED:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same as the layer's
-                # 5 s BZPOPMIN: an idle worker's listener then died with TimeoutError. Read longer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-                "prefix": "supportbot:channels",
-                "capacity": 1000,
-                "expiry": 60,
-            },
-        }
-    }
+# Cache, locks and channel layer: Redis (REDIS_URL, or through Sentinel), or an in-process fakeredis
+# in embedded mode (supportbot/redis_config.py).
+CACHES = redis_config.caches(
+    redis_url=REDIS_URL, sentinels=REDIS_SENTINELS, master=REDIS_SENTINEL_MASTER
+)
+CHANNEL_LAYERS = redis_config.channel_layers(
+    redis_url=REDIS_URL, sentinels=REDIS_SENTINELS, master=REDIS_SENTINEL_MASTER
+)
 
 # WhatsApp Cloud API
 WHATSAPP_APP_SECRET = env_str("WHATSAPP_APP_SECRET")
