@@ -68,6 +68,21 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Voice notes and photos",
+            {
+                "description": "How customers' voice notes and photos are fetched from WhatsApp, "
+                "transcribed and shown to the assistant.",
+                "fields": (
+                    "media_audio_max_mb",
+                    "media_image_max_mb",
+                    "media_timeout_seconds",
+                    "transcription_model",
+                    "images_enabled",
+                    "image_detail",
+                ),
+            },
+        ),
+        (
             "Texts",
             {
                 "description": "Messages sent to customers as they are written here.",
