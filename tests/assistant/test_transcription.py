@@ -61,7 +61,7 @@ async def test_it_fails_without_personal_data_in_the_log_when_the_api_answers_40
 
 async def test_it_gives_up_when_the_transcription_times_out(api):
     api.delay_s = 2.0
-    with pytest.raises(TranscriptionError, match="within 0.3 s"):
+    with pytest.raises(TranscriptionError, match=r"within 0\.3 s"):
         await transcribe(VOICE, "audio/ogg", model=MODEL, timeout_s=0.3)
 
 

@@ -6,6 +6,9 @@
         ...
         graph.requests  # every request, in order: GET /media-1, GET /files/media-1/1, ...
 
+It also accepts the sends of the turns under test (POST /{phone-number-id}/messages), so a
+test can point WHATSAPP_API_BASE_URL at it alone.
+
 Step one, `GET /{media-id}` (Bearer), answers `url`, `mime_type`, `sha256` (hex), `file_size`
 and `id`; step two, `GET` that url (Bearer and a User-Agent), answers the bytes. Each step-one
 answer hands out a new URL. Knobs per media (add()'s keywords): the declared mime type, size
@@ -50,7 +53,7 @@ class FakeMediaAPI:
         return self.server.requests
 
     def paths(self) -> list[str]:
-        return [request.path for request in self.requests]
+        return [request.path for request in self.media_requests()]
 
     def add(self, media_id: str, data: bytes, mime_type: str, **knobs) -> FakeMedia:
         media = FakeMedia(data, mime_type, **knobs)
@@ -67,6 +70,8 @@ class FakeMediaAPI:
     def _handle(self, request: Request) -> Reply:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return Reply(401, {"error": {"message": "invalid token", "code": 190}})
+        if request.method == "POST" and request.path.endswith("/messages"):
+            return self._accept_send()
         if request.method != "GET":
             return Reply(405, {"error": {"message": "method not allowed"}})
         parts = request.path.split("?")[0].strip("/").split("/")
@@ -75,6 +80,14 @@ class FakeMediaAPI:
         if len(parts) == 1:
             return self._info(parts[0])
         return Reply(404, {"error": {"message": "unknown path"}})
+
+    def _accept_send(self) -> Reply:
+        """Replies and typing indicators of the turns under test: accepted, not checked."""
+        return Reply(200, {"messages": [{"id": f"wamid.sent-{next(self._urls)}"}]})
+
+    def media_requests(self) -> list[Request]:
+        """The media downloads only (not the turn's replies)."""
+        return [request for request in self.requests if request.method == "GET"]
 
     def _info(self, media_id: str) -> Reply:
         media = self.media.get(media_id)

@@ -70,6 +70,7 @@ class FakeTranscriptionAPI:
         self.delay_s = 0.0
         self.usage: dict | None = TOKEN_USAGE
         self.calls: list[TranscriptionCall] = []
+        self.called = threading.Event()  # set when the first call arrives
         self._stopping = threading.Event()
         self._server = FakeHTTPServer(self._handle)
 
@@ -85,6 +86,7 @@ class FakeTranscriptionAPI:
         if content_type.startswith("multipart/form-data"):
             call.parts = parse_multipart(content_type, request.body)
         self.calls.append(call)
+        self.called.set()
         if self._stopping.wait(self.delay_s):
             raise ConnectionAbortedError  # shutting down
         if self.status != 200:
