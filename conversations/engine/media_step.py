@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
+from django.db.models import Q
 
 from conversations.assistant.transcription import TranscriptionError, transcribe
 from conversations.models import Message
@@ -166,3 +167,22 @@ def _save(message: Message, **fields) -> None:
     for name, value in fields.items():
         setattr(message, name, value)
     Message.objects.filter(pk=message.pk).update(**fields)
+
+
+def media_to_fetch_again(limit: int) -> list[Message]:
+    """Voice notes and photos no turn will fetch: failed downloads with attempts left, and
+    media still pending on a message no turn will take (a person handled it, or its turn
+    ended), oldest first."""
+    retryable = Q(media_status=MediaStatus.FAILED, media_attempts__lt=MAX_DOWNLOADS)
+    orphaned = Q(media_status=MediaStatus.PENDING) & ~Q(
+        state__in=[Message.State.PENDING, Message.State.PROCESSING]
+    )
+    return list(
+        Message.objects.filter(
+            retryable | orphaned,
+            direction=Message.Direction.INBOUND,
+            type__in=FOR_THE_ASSISTANT,
+        )
+        .defer("raw")
+        .order_by("created_at", "id")[:limit]
+    )
