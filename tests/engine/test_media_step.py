@@ -82,6 +82,7 @@ async def test_a_burst_of_a_voice_note_and_a_text_makes_one_turn_and_one_llm_cal
     scaled, assistant, crm, graph, stt
 ):
     graph.add("voice-1", VOICE, "audio/ogg; codecs=opus")
+    stt.delay_s = 0.05  # so the recorded transcription time has a floor
     c = await conversation()
     await q(store_media, c.pk, "audio", "voice-1", "audio/ogg; codecs=opus")
     await astore(c.pk, "a luzinha vermelha tá piscando")
@@ -94,6 +95,7 @@ async def test_a_burst_of_a_voice_note_and_a_text_makes_one_turn_and_one_llm_cal
     (turn,) = await q(turns, c.pk)
     assert turn.outcome == Turn.Outcome.ANSWERED and turn.batch_size == 2
     assert turn.transcription_usage == {"input_tokens": 60, "audio_tokens": 50, "output_tokens": 12}
+    assert turn.transcription_ms >= 50
     voice, _ = await q(inbound, c.pk)
     assert voice.transcript == "oi, minha internet caiu de novo"
     assert voice.media_status == Message.MediaStatus.STORED

@@ -33,6 +33,7 @@ class FakeMedia:
     declared_size: int | str | None = None
     sha256: str | None = None
     expired_urls: int = 0
+    expired_status: int = 401  # what an expired URL answers: 401, 403 or 404
     info_failures: int = 0
 
 
@@ -118,5 +119,5 @@ class FakeMediaAPI:
         with self._lock:
             if media.expired_urls > 0:
                 media.expired_urls -= 1
-                return Reply(401, "URL signature expired")
+                return Reply(media.expired_status, "URL signature expired")
         return Reply(200, media.data, {"Content-Type": media.mime_type})

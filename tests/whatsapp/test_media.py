@@ -73,8 +73,9 @@ def test_it_refuses_a_wrong_sha256(graph):
     assert not caught.value.retryable
 
 
-def test_it_asks_for_a_fresh_url_once_when_the_url_has_expired(graph):
-    graph.add("m1", VOICE, "audio/ogg", expired_urls=1)
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_it_asks_for_a_fresh_url_once_when_the_url_has_expired(graph, status):
+    graph.add("m1", VOICE, "audio/ogg", expired_urls=1, expired_status=status)
     assert download_media("m1", "audio").data == VOICE
     paths = graph.paths()
     assert paths[0] == "/m1" and paths[2] == "/m1"  # step one again after the 401
