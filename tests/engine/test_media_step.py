@@ -81,6 +81,17 @@ def store_media(conversation_id: int, kind: str, media_id: str, mime: str, capti
 async def test_a_burst_of_a_voice_note_and_a_text_makes_one_turn_and_one_llm_call(
     scaled, assistant, crm, graph, stt
 ):
+    await burst_of_a_voice_note_and_a_text(assistant, graph, stt)
+
+
+@pytest.mark.live
+async def test_on_postgresql_a_burst_of_a_voice_note_and_a_text_makes_one_turn(
+    live_database_url, live_redis_url, scaled, assistant, crm, graph, stt
+):
+    await burst_of_a_voice_note_and_a_text(assistant, graph, stt)
+
+
+async def burst_of_a_voice_note_and_a_text(assistant, graph, stt):
     graph.add("voice-1", VOICE, "audio/ogg; codecs=opus")
     stt.delay_s = 0.05  # so the recorded transcription time has a floor
     c = await conversation()
