@@ -118,9 +118,12 @@ async def _transcribe(message: Message, data: bytes, runtime, media: TurnMedia, 
     await in_thread(_save)(message, transcript=result.text)
 
 
-def fetch_and_store(message: Message, runtime, deadline: float | None) -> bytes | None:
+def fetch_and_store(
+    message: Message, runtime, deadline: float | None, *, force: bool = False
+) -> bytes | None:
     """The message's media bytes: read from storage when stored already, else downloaded and
-    stored (media_status, size, attempts and error recorded). None when unavailable."""
+    stored (media_status, size, attempts and error recorded). None when unavailable.
+    `force`: try even when the attempts are spent (staff opening it, after fixing a token)."""
     if message.media_status == MediaStatus.STORED and message.media_file:
         try:
             with message.media_file.storage.open(message.media_file.name, "rb") as stored:
@@ -128,7 +131,7 @@ def fetch_and_store(message: Message, runtime, deadline: float | None) -> bytes 
         except OSError as exc:
             logger.warning("message %s: stored media unreadable: %s", message.pk, exc)
             return None
-    if message.media_attempts >= MAX_DOWNLOADS:
+    if message.media_attempts >= MAX_DOWNLOADS and not force:
         return None
     attempts = message.media_attempts + 1
     try:

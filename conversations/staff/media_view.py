@@ -46,7 +46,8 @@ def message_media(request, message_id: int):
         raise Http404(_("This message has no media."))
     if message.media_status != MediaStatus.STORED:
         runtime = get_runtime()
-        fetch_and_store(message, runtime, time.monotonic() + runtime.media_timeout_seconds)
+        deadline = time.monotonic() + runtime.media_timeout_seconds
+        fetch_and_store(message, runtime, deadline, force=True)
     if message.media_status != MediaStatus.STORED or not message.media_file:
         raise Http404(_("The media could not be downloaded from WhatsApp."))
     try:

@@ -139,3 +139,25 @@ def test_the_customers_history_shows_the_player_the_transcript_and_the_thumbnail
     assert "a luzinha vermelha tá piscando" in html
     assert f'<a href="/staff/media/{photo.pk}/" target="_blank"' in html
     assert f'<img src="/staff/media/{photo.pk}/"' in html
+
+
+def test_staff_opening_a_failed_photo_fetches_it_even_with_the_attempts_spent(
+    admin_client, history, settings
+):
+    with FakeMediaAPI() as graph:
+        settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
+        settings.WHATSAPP_API_BASE_URL = graph.url
+        graph.add("photo-2", PHOTO, "image/jpeg")
+        failed = Message.objects.create(
+            conversation=history["new"],
+            direction=Message.Direction.INBOUND,
+            type="image",
+            media_id="photo-2",
+            media_status=MediaStatus.FAILED,
+            media_attempts=99,
+            media_error="media id answered 401",
+        )
+        response = admin_client.get(url(failed))
+        assert b"".join(response.streaming_content) == PHOTO
+    failed.refresh_from_db()
+    assert (failed.media_status, failed.media_error) == (MediaStatus.STORED, "")
