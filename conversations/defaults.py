@@ -19,6 +19,13 @@ SUPERSEDE_CAP = 2
 # Assistant
 LLM_TIMEOUT_SECONDS = 60
 HISTORY_WINDOW_MESSAGES = 30
+# Voice notes and photos (the Cloud API's own limits: audio 16 MB, image 5 MB)
+MEDIA_AUDIO_MAX_MB = 16
+MEDIA_IMAGE_MAX_MB = 5
+MEDIA_TIMEOUT_SECONDS = 30
+TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+IMAGES_ENABLED = True
+IMAGE_DETAIL = "low"
 
 ASSISTANT_INSTRUCTIONS = """\
 Você é o assistente virtual de atendimento de um provedor de internet, conversando com clientes \

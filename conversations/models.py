@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
@@ -119,6 +120,9 @@ class Turn(models.Model):
     cached_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     transcription_ms = models.PositiveIntegerField(default=0)
+    # The transcription API's usage summed over the turn's voice notes, as it reports it:
+    # {"input_tokens", "audio_tokens", "output_tokens"} (token-billed models) and/or {"seconds"}.
+    transcription_usage = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -168,6 +172,16 @@ class Message(models.Model):
         STAFF = "staff", "Staff"
         HANDOFF = "handoff", "Handoff message"
 
+    class MediaStatus(models.TextChoices):
+        """Where an inbound media message's file is; blank for messages without media."""
+
+        NONE = "", _("No media")
+        PENDING = "pending", _("To download")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Download failed")
+        # Documents: the name and caption are enough for the assistant; staff fetch the bytes.
+        ON_DEMAND = "on_demand", _("Downloaded when staff open it")
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
@@ -179,6 +193,18 @@ class Message(models.Model):
     # A voice note's transcript, and the media file downloaded from the Cloud API (private).
     transcript = models.TextField(blank=True)
     media_file = models.FileField(upload_to=media_path, max_length=255, blank=True)
+    # The Cloud API's media id and what the webhook declared (mime type, sha256), then what the
+    # download found (size); the status and attempts let a failed download be retried later,
+    # apart from the message's dedupe (a redelivery stores nothing new).
+    media_id = models.CharField(max_length=128, blank=True)
+    media_mime_type = models.CharField(max_length=100, blank=True)
+    media_sha256 = models.CharField(max_length=100, blank=True)
+    media_size = models.PositiveIntegerField(null=True, blank=True)
+    media_status = models.CharField(
+        max_length=10, choices=MediaStatus.choices, blank=True, default=MediaStatus.NONE
+    )
+    media_attempts = models.PositiveSmallIntegerField(default=0)
+    media_error = models.CharField(max_length=255, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -216,6 +242,8 @@ class Message(models.Model):
                 condition=Q(direction="in", state="pending"),
             ),
         ]
+        # The customers' voice notes, photos and documents, served only through the media view.
+        permissions = [("view_media", _("Can see customers' media"))]
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.type} {self.pk}"

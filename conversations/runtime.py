@@ -51,6 +51,12 @@ class RuntimeSnapshot:
     assistant_instructions: str = defaults.ASSISTANT_INSTRUCTIONS
     llm_timeout_seconds: int = defaults.LLM_TIMEOUT_SECONDS
     history_window_messages: int = defaults.HISTORY_WINDOW_MESSAGES
+    media_audio_max_mb: int = defaults.MEDIA_AUDIO_MAX_MB
+    media_image_max_mb: int = defaults.MEDIA_IMAGE_MAX_MB
+    media_timeout_seconds: int = defaults.MEDIA_TIMEOUT_SECONDS
+    transcription_model: str = defaults.TRANSCRIPTION_MODEL
+    images_enabled: bool = defaults.IMAGES_ENABLED
+    image_detail: str = defaults.IMAGE_DETAIL
     fallback_reply: str = defaults.FALLBACK_REPLY
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
@@ -64,6 +70,7 @@ class RuntimeSnapshot:
             "assistant_instructions": defaults.ASSISTANT_INSTRUCTIONS,
             "fallback_reply": defaults.FALLBACK_REPLY,
             "outage_notice_template": defaults.OUTAGE_NOTICE_TEMPLATE,
+            "transcription_model": defaults.TRANSCRIPTION_MODEL,
         }
         for name, fallback in fallbacks.items():
             if not (values[name] or "").strip():

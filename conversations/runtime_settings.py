@@ -11,6 +11,7 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from conversations import defaults
 
@@ -172,6 +173,64 @@ class RuntimeSettings(models.Model):
         default=defaults.HISTORY_WINDOW_MESSAGES,
         validators=_between(1, 200, ""),
         help_text="How many of the latest messages of the conversation the assistant reads.",
+    )
+    # Voice notes and photos (staff-facing texts translated: gettext_lazy, English msgids)
+    media_audio_max_mb = models.PositiveIntegerField(
+        _("largest voice note (MB)"),
+        default=defaults.MEDIA_AUDIO_MAX_MB,
+        validators=_between(1, 16, "MB"),
+        help_text=_("Larger audio files are not downloaded (WhatsApp's own limit is 16 MB)."),
+    )
+    media_image_max_mb = models.PositiveIntegerField(
+        _("largest photo (MB)"),
+        default=defaults.MEDIA_IMAGE_MAX_MB,
+        validators=_between(1, 5, "MB"),
+        help_text=_("Larger images are not downloaded (WhatsApp's own limit is 5 MB)."),
+    )
+    media_timeout_seconds = models.PositiveIntegerField(
+        _("media timeout (s)"),
+        default=defaults.MEDIA_TIMEOUT_SECONDS,
+        validators=_between(1, 120, "s"),
+        help_text=_(
+            "Total time a turn gives to downloading its voice notes and photos and transcribing "
+            "the voice notes, retries included. It runs while the CRM is asked, before the reply."
+        ),
+    )
+    transcription_model = models.CharField(
+        _("transcription model"),
+        max_length=100,
+        default=defaults.TRANSCRIPTION_MODEL,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\S*$",
+                _(
+                    "A model name has no spaces (for example gpt-4o-mini-transcribe); leave it "
+                    "blank for the default."
+                ),
+            )
+        ],
+        help_text=_(
+            "OpenAI model that turns voice notes into text. Leave blank for gpt-4o-mini-transcribe."
+        ),
+    )
+    images_enabled = models.BooleanField(
+        _("show photos to the assistant"),
+        default=defaults.IMAGES_ENABLED,
+        help_text=_(
+            "Send the photos of the customer's latest messages to the model. Each photo costs "
+            "tokens; when off, the model reads only the caption."
+        ),
+    )
+    image_detail = models.CharField(
+        _("photo detail"),
+        max_length=4,
+        default=defaults.IMAGE_DETAIL,
+        choices=[("low", _("low (cheapest)")), ("high", _("high")), ("auto", _("auto"))],
+        help_text=_(
+            "How closely the model looks at each photo: low costs a small fixed number of tokens "
+            "per photo, high many more."
+        ),
     )
     fallback_reply = models.TextField(
         default=defaults.FALLBACK_REPLY,

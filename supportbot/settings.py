@@ -1,5 +1,6 @@
 """Settings come from the environment only; README "Configuration" lists every variable."""
 
+import json
 import zoneinfo
 from pathlib import Path
 
@@ -179,6 +180,26 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+
+# Customers' voice notes, photos and documents: private, served only by the staff media view
+# (conversations.staff.media_view), never under a public URL. Any Django storage backend works:
+# MEDIA_STORAGE_BACKEND names its class and MEDIA_STORAGE_OPTIONS (JSON) its options, e.g.
+# django-storages' S3 (README "Media storage").
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "/media-is-private/"  # nothing serves it; the storage needs a value
+MEDIA_STORAGE_BACKEND = env_str(
+    "MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+)
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS") or "{}")
+except ValueError:
+    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object") from None
+if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object")
+STORAGES = {
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
 

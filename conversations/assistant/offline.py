@@ -12,6 +12,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from conversations.assistant import media_input
+
 GREETINGS = ("oi", "ola", "bom dia", "boa tarde", "boa noite", "e ai", "opa", "alo", "tudo bem")
 # (topic, keywords) in the order the reply covers them; keywords are matched without accents.
 TOPICS = (
@@ -84,6 +86,13 @@ BILLING_UNKNOWN = (
 )
 HUMAN = "Certo! Vou pedir para um atendente da nossa equipe continuar o atendimento por aqui."
 CRM_DOWN = "No momento não consegui consultar o seu cadastro, mas sigo ajudando por aqui."
+# Voice notes and photos the offline assistant cannot hear or see (media_input's placeholders).
+COULD_NOT_LISTEN = "Não consegui ouvir o seu áudio. Pode escrever a sua mensagem, por favor?"
+COULD_NOT_FETCH = (
+    "Não consegui abrir o arquivo que você enviou. Pode enviar de novo ou escrever a sua "
+    "mensagem, por favor?"
+)
+SAW_PHOTO = "Recebi a sua foto, obrigado! Pode me dizer o que ela mostra?"
 HOW_CAN_I_HELP = (
     "Como posso ajudar? Posso ver quedas de conexão, internet lenta, segunda via de boleto ou "
     "chamar um atendente."
@@ -100,6 +109,7 @@ def offline_reply(request) -> str:
     crm_ok = bool(getattr(context, "crm_ok", True)) if context is not None else True
     masked = getattr(context, "masked_document", "") if context is not None else ""
     topics = _topics(text)
+    media_parts = _media_replies(batch)
     sent_document = bool(DOCUMENT_LIKE.search(" ".join(batch).upper()))
     if not topics and sent_document:
         # "529.982.247-25" answers our question: carry on with what they asked before it.
@@ -133,10 +143,29 @@ def offline_reply(request) -> str:
         parts.append(HUMAN)
     if status == "unknown" and ACCOUNT_TOPICS & set(topics):
         parts.append(ASK_DOCUMENT)
-    if not topics:
+    parts.extend(media_parts)
+    if not topics and not media_parts:
         known_now = status == "known" and sent_document
         parts.append("Em que posso ajudar agora?" if known_now else _generic(batch, text))
     return " ".join(parts)
+
+
+def _media_replies(batch: list[str]) -> list[str]:
+    """What to say about the batch's voice notes and photos: asking to type what we could not
+    hear or fetch, and what a photo shows (no LLM here to look at it). Once each."""
+    replies = []
+    for text in batch:
+        if text.startswith((media_input.AUDIO_NOT_DOWNLOADED, media_input.AUDIO_NOT_TRANSCRIBED)):
+            reply = COULD_NOT_LISTEN
+        elif text.startswith(media_input.IMAGE_NOT_DOWNLOADED):
+            reply = COULD_NOT_FETCH
+        elif text.startswith(media_input.IMAGE):
+            reply = SAW_PHOTO
+        else:
+            continue
+        if reply not in replies:
+            replies.append(reply)
+    return replies
 
 
 def _topics(text: str) -> list[str]:
@@ -147,7 +176,7 @@ def _earlier_topics(transcript: list[dict], batch_size: int) -> list[str]:
     """Topics of the customer's latest earlier message that had one."""
     earlier = [m for m in transcript if m.get("role") == "user"][: -batch_size or None]
     for message in reversed(earlier):
-        topics = _topics(_plain(str(message.get("content") or "")))
+        topics = _topics(_plain(media_input.content_text(message.get("content"))))
         if topics:
             return topics
     return []
@@ -159,7 +188,7 @@ def _latest_batch(transcript: list[dict]) -> list[str]:
     for message in reversed(transcript):
         if message.get("role") != "user":
             break
-        batch.append(str(message.get("content") or "").strip())
+        batch.append(media_input.content_text(message.get("content")).strip())
     return [text for text in reversed(batch) if text]
 
 

@@ -14,7 +14,8 @@ from conversations.assistant.openai_assistant import (
 from conversations.engine import claims, peeks, turn_end
 from conversations.engine.debounce import wait_for_quiet
 from conversations.engine.locks import LockUnavailable
-from conversations.engine.transcript import transcript
+from conversations.engine.media_step import TurnMedia, prepare_media
+from conversations.engine.transcript import transcript, with_batch_media
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
 from conversations.whatsapp.sender import (
@@ -63,6 +64,7 @@ class TurnRun:
         self.debounce_ms = self.turn.debounce_wait_ms
         self.crm_ms = 0
         self.llm_ms = 0
+        self.media = TurnMedia()
         self._typing: asyncio.TimerHandle | None = None
 
     def start_typing(self) -> None:
@@ -78,7 +80,7 @@ class TurnRun:
 
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         while True:
-            context = await self._context()
+            context = await self._context_and_media()
             request = AssistantRequest.for_turn(self.runtime, self.transcript, context)
             started = time.monotonic()
             try:
@@ -102,6 +104,17 @@ class TurnRun:
             if outcome == Outcome.LOST_LOCK:
                 self.keeper.lost.set()
             return outcome, peek
+
+    async def _context_and_media(self) -> CustomerContext:
+        """The customer's context while the batch's voice notes and photos are fetched and
+        transcribed (conversations.engine.media_step), then the transcript that reads them."""
+        context, _ = await asyncio.gather(
+            self._context(), prepare_media(self.batch, self.runtime, self.media)
+        )
+        self.transcript = with_batch_media(
+            self.transcript, self.batch, self.media.images, self.runtime
+        )
+        return context
 
     async def _context(self) -> CustomerContext:
         started = time.monotonic()
@@ -152,6 +165,8 @@ class TurnRun:
             "debounce_wait_ms": self.debounce_ms,
             "crm_ms": self.crm_ms,
             "llm_ms": self.llm_ms,
+            "transcription_ms": self.media.transcription_ms,
+            "transcription_usage": self.media.transcription_usage,
         }
 
     def _finish(self, outcome: str, detail: str, batch_state: str = "", **settle):

@@ -14,6 +14,7 @@ from stdnum.br import cnpj, cpf
 
 from conversations.masking import mask_document, mask_phone
 from conversations.models import Conversation, Customer, Message
+from conversations.staff.media_view import message_media_html
 from conversations.whatsapp.phone import normalise_wa_id
 from crm_gateway.actions import refresh_crm_data
 
@@ -179,7 +180,7 @@ class CustomerAdmin(admin.ModelAdmin):
                     conversation_link(m.conversation_id),
                     m.get_direction_display(),
                     m.type,
-                    m.text,
+                    format_html("{}{}", m.text, message_media_html(m)),
                     message_status(m),
                     m.get_kind_display(),
                     turn_label(m),

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import RuntimeSettings
 from conversations.runtime import get_or_create_settings_row, reset_runtime_cache
@@ -64,6 +65,23 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                     "llm_timeout_seconds",
                     "history_window_messages",
                     "assistant_instructions",
+                ),
+            },
+        ),
+        (
+            _("Voice notes and photos"),
+            {
+                "description": _(
+                    "How customers' voice notes and photos are fetched from WhatsApp, "
+                    "transcribed and shown to the assistant."
+                ),
+                "fields": (
+                    "media_audio_max_mb",
+                    "media_image_max_mb",
+                    "media_timeout_seconds",
+                    "transcription_model",
+                    "images_enabled",
+                    "image_detail",
                 ),
             },
         ),

@@ -228,6 +228,11 @@ def _new_message(item: InboundMessage, *, conversation_id: int | None, sent_at) 
         raw=item.raw,
         state=Message.State.PENDING,
         sent_at=sent_at,
+        media_id=item.media_id,
+        media_mime_type=item.media_mime_type,
+        media_sha256=item.media_sha256,
+        # Fetched by the worker or when staff open it, never here: ingest does no other I/O.
+        media_status=item.media_status,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from conversations.models import Message
 from conversations.whatsapp.phone import normalise_wa_id
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,15 @@ OBJECT = "whatsapp_business_account"
 # Message.type and Message.provider_id column sizes.
 TYPE_MAX = 32
 WAMID_MAX = 255
+# Message.media_id, media_mime_type and media_sha256 column sizes.
+MEDIA_ID_MAX = 128
+MIME_MAX = 100
+SHA256_MAX = 100
+# The media types whose file we keep; stickers are ignored (nothing to help a customer with).
+MEDIA_KINDS = ("audio", "image", "document", "video")
+
+
+MediaStatus = Message.MediaStatus
 
 
 class PayloadError(ValueError):
@@ -49,10 +59,22 @@ class InboundMessage:
     profile_name: str = ""
     sent_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Audio, image, document and video: the Cloud API's media id and what it declared.
+    media_id: str = ""
+    media_mime_type: str = ""
+    media_sha256: str = ""
 
     @property
     def reply_wa_id(self) -> str:
         return self.from_number or self.wa_id
+
+    @property
+    def media_status(self) -> str:
+        """Message.media_status at ingest: voice notes and photos wait for the worker, which
+        shows them to the assistant; documents and videos are fetched when staff open them."""
+        if not self.media_id:
+            return MediaStatus.NONE
+        return MediaStatus.PENDING if self.type in ("audio", "image") else MediaStatus.ON_DEMAND
 
 
 @dataclass(frozen=True)
@@ -171,7 +193,23 @@ def _message(item: RawMessage | Any, names: dict[str, str]) -> InboundMessage | 
         profile_name=names.get(wa_id, ""),
         sent_at=_timestamp(item.get("timestamp")),
         raw=_clean(item),
+        **_media(kind, item),
     )
+
+
+def _media(kind: str, item: dict) -> dict[str, str]:
+    """The media id, mime type and sha256 of a media message; {} for other types, and for an
+    id we could not store (too long: it is left as a message without media)."""
+    if kind not in MEDIA_KINDS:
+        return {}
+    media_id = _str(item, kind, "id").strip()
+    if not media_id or len(media_id) > MEDIA_ID_MAX:
+        return {}
+    return {
+        "media_id": media_id,
+        "media_mime_type": _str(item, kind, "mime_type").strip()[:MIME_MAX],
+        "media_sha256": _str(item, kind, "sha256").strip()[:SHA256_MAX],
+    }
 
 
 def _status(item: Any) -> StatusUpdate | None:

@@ -18,8 +18,8 @@ def test_items_give_the_customer_user_and_us_assistant():
 
 
 def test_items_give_a_message_without_text_its_type():
-    assert transcript_items([Message(direction=IN, type="image", text="")]) == [
-        {"role": "user", "content": "[image]"}
+    assert transcript_items([Message(direction=IN, type="sticker", text="")]) == [
+        {"role": "user", "content": "[sticker]"}
     ]
 
 

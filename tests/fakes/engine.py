@@ -18,6 +18,7 @@ from channels.worker import Worker
 from django.db import close_old_connections
 
 from conversations import events
+from conversations.assistant.media_input import content_text
 from conversations.assistant.openai_assistant import AssistantError
 from conversations.engine import turn_run
 from conversations.events import INBOUND_CHANNEL
@@ -89,7 +90,7 @@ astore = in_thread(store)
 
 def request_texts(request) -> list[str]:
     """The user texts in an assistant request, oldest first."""
-    return [item["content"] for item in request.transcript if item["role"] == "user"]
+    return [content_text(item["content"]) for item in request.transcript if item["role"] == "user"]
 
 
 class FakeAssistant:

@@ -8,6 +8,7 @@
 """
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ class Reply:
 class _Server(ThreadingHTTPServer):
     # The default listen backlog (5) drops connections when many clients call at once.
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-answer (a download cut short on purpose) is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeHTTPServer:

@@ -35,9 +35,21 @@ def text_message(sender: str, body: str, *, wamid=None, timestamp=None) -> dict:
     return _message(sender, "text", wamid, timestamp, text={"body": body})
 
 
-def media_message(sender: str, kind: str, *, caption=None, filename=None, wamid=None) -> dict:
+def media_message(
+    sender: str,
+    kind: str,
+    *,
+    caption=None,
+    filename=None,
+    wamid=None,
+    media_id="1234567890",
+    mime_type="application/octet-stream",
+    sha256=None,
+) -> dict:
     """image, audio, video, document or sticker."""
-    media: dict[str, Any] = {"id": "1234567890", "mime_type": "application/octet-stream"}
+    media: dict[str, Any] = {"id": media_id, "mime_type": mime_type}
+    if sha256 is not None:
+        media["sha256"] = sha256
     if caption is not None:
         media["caption"] = caption
     if filename is not None:

@@ -255,3 +255,35 @@ def test_it_replaces_characters_postgresql_cannot_store():
     assert message.text == "a\ufffdb?c"
     assert message.raw["extra\ufffd"] == ["?"]
     json.dumps(message.raw).encode("utf-8")
+
+
+@pytest.mark.parametrize("kind", ["audio", "image", "document", "video"])
+def test_it_keeps_the_media_id_mime_type_and_sha256_of_media(kind):
+    message = parse_one(
+        wa.media_message(SENDER, kind, media_id="987", mime_type="audio/ogg", sha256="abc=")
+    )
+    assert (message.media_id, message.media_mime_type, message.media_sha256) == (
+        "987",
+        "audio/ogg",
+        "abc=",
+    )
+
+
+def test_it_ignores_the_media_of_a_sticker_and_an_id_too_long_to_store():
+    assert parse_one(wa.media_message(SENDER, "sticker", media_id="987")).media_id == ""
+    too_long = parse_one(wa.media_message(SENDER, "audio", media_id="9" * 129))
+    assert (too_long.media_id, too_long.media_status) == ("", "")
+
+
+def test_it_marks_voice_notes_and_photos_for_the_worker_and_documents_for_staff():
+    statuses = {
+        kind: parse_one(wa.media_message(SENDER, kind)).media_status
+        for kind in ("audio", "image", "document", "video", "sticker")
+    }
+    assert statuses == {
+        "audio": "pending",
+        "image": "pending",
+        "document": "on_demand",
+        "video": "on_demand",
+        "sticker": "",
+    }
