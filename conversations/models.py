@@ -119,11 +119,21 @@ class Turn(models.Model):
     cached_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     transcription_ms = models.PositiveIntegerField(default=0)
+    # From the oldest message of the batch stored to the reply sent (null: nothing was sent).
+    first_reply_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started")
+            models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started"),
+            # The dashboard's periods, and the turns in flight (issue 14).
+            models.Index(fields=["started_at"], name="turn_started"),
+            models.Index(
+                fields=["started_at"],
+                name="turn_running",
+                condition=Q(outcome="running"),
+            ),
         ]
+        permissions = [("view_dashboard", "Can view the dashboard")]
 
     def __str__(self):
         return f"Turn {self.pk} ({self.get_outcome_display()})"
@@ -215,6 +225,8 @@ class Message(models.Model):
                 name="message_pending_by_conv",
                 condition=Q(direction="in", state="pending"),
             ),
+            # The dashboard's messages per hour and per kind (issue 14).
+            models.Index(fields=["created_at", "direction", "kind"], name="message_created"),
         ]
 
     def __str__(self):

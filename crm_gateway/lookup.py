@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from redis.exceptions import LockError
 
+from conversations import metrics
 from conversations.backoff import wait_with_backoff
 from conversations.masking import mask_document
 from crm_gateway import keys, redis_health
@@ -128,9 +129,12 @@ def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupRe
         return _direct(document, client, deadline, started, exc)
     if cached is not None:
         counters.count("hits")
+        negative = cached.get("status") != FOUND
+        metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="negative" if negative else "hit")
         _log(document, "hit", started)
         return _from_cached(cached)
     counters.count("misses")
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="miss")
     try:
         lock = cache.lock(
             keys.fill_lock_key(document),
@@ -223,14 +227,17 @@ def _stale_or_error(document, started) -> LookupResult:
     stale = _safe_get(keys.stale_key(document))
     if stale is not None:
         counters.count("stale_serves")
+        metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="stale")
         _log(document, "served stale copy", started)
         return LookupResult(FOUND, list(stale.get("points") or []), "stale")
     _log(document, "no CRM data", started)
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="error")
     return LookupResult(ERROR, [], "none")
 
 
 def _direct(document, client, deadline, started, exc) -> LookupResult:
     """Redis failed (`exc`) or failed moments ago (None): ask the CRM without the cache."""
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="bypass")
     if exc is not None:
         logger.warning("CRM cache unavailable (%s); asking the CRM directly", type(exc).__name__)
         redis_health.mark_down(exc)

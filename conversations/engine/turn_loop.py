@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conversations import events
+from conversations import events, metrics
 from conversations.engine import claims, peeks, turn_end
 from conversations.engine.debounce import quiet_wait_s
 from conversations.engine.locks import ConversationLock, renewed
@@ -70,6 +70,7 @@ def _acquire_and_look(conversation_id: int):
     if not lock.try_acquire():
         return lock, False, 0, None
     waited_ms = ms_since(started)
+    metrics.observe(metrics.LOCK_WAIT, waited_ms / 1000)
     try:
         return lock, True, waited_ms, _look(conversation_id, runtime, waited_ms, started)
     except Exception:

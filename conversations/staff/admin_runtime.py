@@ -74,6 +74,13 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                 "fields": ("fallback_reply", "outage_notice_template", "updated_at"),
             },
         ),
+        (
+            "Dashboard",
+            {
+                "description": "What the dashboard's cost estimate of the LLM tokens uses.",
+                "fields": ("llm_prices",),
+            },
+        ),
     )
     readonly_fields = ("updated_at",)
     save_on_top = True

@@ -4,7 +4,8 @@ Differences from channels' command, all needed in production:
 - the sweeper starts with the process. Channels creates the consumer only when the first event
   arrives, and after a crash nobody may send one: the sweeper is what finds the dead worker's
   messages, so it cannot wait for a wake.
-- the runtime settings are reloaded every second (see keep_runtime_fresh).
+- the runtime settings are reloaded every second (see keep_runtime_fresh), and the worker's
+  heartbeat is written every few seconds (conversations.heartbeat).
 - a listener error (Redis unreachable) does not end the process and its running turns: it
   listens again after a pause.
 - SIGTERM/SIGINT stop it gracefully: stop taking wakes, let running turns finish for a while,
@@ -23,6 +24,7 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.core.management import CommandError
 
+from conversations import heartbeat
 from conversations.backoff import backoff_delays
 from conversations.engine.worker import get_scheduler
 from conversations.runtime import get_runtime
@@ -83,10 +85,12 @@ class InboundChannelWorker(Worker):
     async def handle(self):
         get_scheduler()
         refresher = asyncio.ensure_future(keep_runtime_fresh())
+        beating = asyncio.ensure_future(heartbeat.beat_forever())
         try:
             await self._listen()
         finally:
             refresher.cancel()
+            beating.cancel()
 
     async def _listen(self):
         delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
