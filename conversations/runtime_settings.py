@@ -50,7 +50,7 @@ def validate_notice_template(value: str) -> None:
 
 
 def parse_llm_prices(text: str) -> dict[str, tuple[float, float, float]]:
-    """"model input cached_input output" per line -> {model: (input, cached, output)} in USD per
+    """ "model input cached_input output" per line -> {model: (input, cached, output)} in USD per
     million tokens. Raises ValidationError naming the first bad line."""
     prices = {}
     for number, line in enumerate((text or "").splitlines(), start=1):
@@ -224,7 +224,7 @@ class RuntimeSettings(models.Model):
         blank=True,
         validators=[validate_llm_prices],
         help_text="One model per line: name, then USD per million input, cached input and output "
-        "tokens, e.g. \"gpt-5-mini 0.25 0.025 2.00\". The dashboard estimates the cost of the "
+        'tokens, e.g. "gpt-5-mini 0.25 0.025 2.00". The dashboard estimates the cost of the '
         "tokens with the prices of the model in use.",
     )
     updated_at = models.DateTimeField(auto_now=True)
