@@ -206,6 +206,6 @@ def families():
             cumulative, rows = 0.0, []
             for index, bound in enumerate([*buckets, math.inf]):
                 cumulative += samples.get(f"b{index}", 0.0)
-                rows.append(("+Inf" if bound == math.inf else str(bound), cumulative))
+                rows.append(("+Inf" if bound == math.inf else str(float(bound)), cumulative))
             family.add_metric(list(values), rows, samples.get("sum", 0.0))
         yield family
