@@ -206,7 +206,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
 
@@ -248,6 +247,7 @@ LOGGING = {
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 # collectstatic's output, with content-hashed names; WhiteNoise serves it with far-future
 # caching. Not strict: a page still renders (unhashed URL) before collectstatic has run.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or VAR_DIR / "static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "supportbot.static.StaticFilesStorage"},
