@@ -104,6 +104,7 @@ class _Pending:
         self._amounts: dict[str, float] = {}
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+        self._failing = False  # log the first failed flush only, not one a second
 
     def add(self, field: str, amount: float) -> None:
         with self._lock:
@@ -129,8 +130,13 @@ class _Pending:
             with self._lock:
                 for field, amount in amounts.items():
                     self._amounts[field] = self._amounts.get(field, 0) + amount
-            logger.warning("metrics not flushed (%s); retrying", type(exc).__name__)
+            if not self._failing:
+                logger.warning("metrics not flushed (%s); retrying", type(exc).__name__)
+            self._failing = True
             return False
+        if self._failing:
+            logger.info("metrics flushed again")
+        self._failing = False
         return True
 
     def _flush_forever(self) -> None:
