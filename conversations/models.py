@@ -83,7 +83,14 @@ class Conversation(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "-updated_at"], name="conversation_status_updated")
+            models.Index(fields=["status", "-updated_at"], name="conversation_status_updated"),
+            # The dashboard's bot report and staff first response (issue 14).
+            models.Index(fields=["created_at"], name="conversation_created"),
+            models.Index(
+                fields=["first_staff_reply_at"],
+                name="conversation_staff_replied",
+                condition=Q(first_staff_reply_at__isnull=False),
+            ),
         ]
 
     def __str__(self):

@@ -16,22 +16,13 @@ CHART_WIDTH, CHART_HEIGHT = 720, 160
 PERIOD_LABELS = {"24h": _("Last 24 hours"), "7d": _("Last 7 days"), "30d": _("Last 30 days")}
 
 
-def hourly_chart(per_hour: list[dict], since, until) -> dict:
-    """Bars for messages in and out per hour, as SVG geometry (every hour of the period)."""
-    start = since.astimezone(timezone.get_current_timezone()).replace(
-        minute=0, second=0, microsecond=0
-    )
-    hours = max(1, int((until - start).total_seconds() // 3600) + 1)
-    counts = {
-        row["hour"].astimezone(timezone.get_current_timezone()).replace(tzinfo=None): row
-        for row in per_hour
-    }
+def hourly_chart(per_hour: list[dict]) -> dict:
+    """Bars for messages in and out in each hour of the period, as SVG geometry."""
     peak = max([1, *(max(row["in"], row["out"]) for row in per_hour)])
-    slot = CHART_WIDTH / hours
+    slot = CHART_WIDTH / max(1, len(per_hour))
     bars = []
-    for index in range(hours):
-        hour = start + timezone.timedelta(hours=index)
-        row = counts.get(hour.replace(tzinfo=None), {"in": 0, "out": 0})
+    for index, row in enumerate(per_hour):
+        hour = timezone.localtime(row["hour"])
         for offset, direction in ((0.0, "in"), (0.5, "out")):
             height = CHART_HEIGHT * row[direction] / peak
             bars.append(
@@ -64,7 +55,7 @@ def dashboard_view(request):
         "live": report.live,
         "period": period,
         "periods": [(key, PERIOD_LABELS[key]) for key in reports.PERIODS],
-        "chart": hourly_chart(report.per_hour, report.since, report.until),
+        "chart": hourly_chart(report.per_hour),
         "resolution_pct": _percent(report.resolution_rate),
         "handoff_pct": _percent(report.handoff_rate),
         "lost_lock_pct": _percent(report.lost_lock_rate),

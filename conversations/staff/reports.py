@@ -1,23 +1,24 @@
 """The dashboard's figures, as plain functions over our own records: the admin's "Painel"
 (conversations.staff.dashboard), `manage.py stats` and `/metrics`' gauges all read them here.
 
-Every query is bounded by the period (indexed: message_created, turn_started) or by a partial
-index (pending messages, running turns). Percentiles are read with ORDER BY ... OFFSET, which
-both PostgreSQL and SQLite run, one row each.
+Messages and turns are read per hour through conversations.staff.rollups (settled hours from
+Redis); conversations by their indexed creation and first staff reply times; what is true now
+through partial indexes (pending messages, running turns). The staff's percentiles are read with
+ORDER BY ... OFFSET, which both PostgreSQL and SQLite run, one row each.
 """
 
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
-from django.db.models.functions import TruncDate, TruncHour
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q
 from django.utils import timezone
 
 from conversations import heartbeat, metrics
 from conversations.models import Conversation, Message, RuntimeSettings, Turn
 from conversations.runtime import get_runtime
 from conversations.runtime_settings import parse_llm_prices
+from conversations.staff import rollups
 from crm_gateway import lookup
 from crm_gateway.breaker import crm_breaker
 from crm_gateway.models import Outage
@@ -139,58 +140,43 @@ class Report:
 
 
 def build_report(period: str = "24h", now: datetime | None = None) -> Report:
+    """The figures of the whole hours from `period` before `now` up to `now`."""
     until = now or timezone.now()
-    since = until - parse_period(period)
+    since = rollups.hour_of(until - parse_period(period))
     report = Report(period=period, since=since, until=until)
-    messages = Message.objects.filter(created_at__gte=since, created_at__lt=until)
-    _messages(report, messages)
-    turns = Turn.objects.filter(started_at__gte=since, started_at__lt=until)
-    _turns(report, turns)
-    _bot_report(report, turns)
+    hours = rollups.hourly(since, until)
+    _hourly_figures(report, hours)
+    _bot_report(report, since, until)
     _staff(report, since, until)
-    _tokens(report, turns)
-    report.fallbacks = messages.filter(direction=OUT, kind=Message.Kind.FALLBACK).count()
+    _tokens(report, hours)
     report.crm_cache = _crm_cache()
     report.live = live(until)
     return report
 
 
-def _messages(report: Report, messages) -> None:
-    hours = {}
-    rows = (
-        messages.annotate(hour=TruncHour("created_at"))
-        .values("hour", "direction")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in rows:
-        bucket = hours.setdefault(row["hour"], {"hour": row["hour"], "in": 0, "out": 0})
-        bucket[row["direction"]] += row["n"]
-    report.per_hour = [hours[hour] for hour in sorted(hours)]
-    report.messages_in = sum(h["in"] for h in report.per_hour)
-    report.messages_out = sum(h["out"] for h in report.per_hour)
-
-
-def _turns(report: Report, turns) -> None:
-    finished = turns.exclude(outcome=Turn.Outcome.RUNNING)
-    report.turns = finished.count()
-    report.first_reply_p50_s = _seconds(percentile(finished, F("first_reply_ms"), 0.50))
-    report.first_reply_p95_s = _seconds(percentile(finished, F("first_reply_ms"), 0.95))
-    report.turn_p95_s = _seconds(percentile(finished, F("total_ms"), 0.95))
-    waited = finished.filter(lock_wait_ms__gt=0)
-    report.lock_waits = waited.count()
-    report.lock_wait_p95_s = _seconds(percentile(waited, F("lock_wait_ms"), 0.95))
-    report.lost_locks = turns.filter(outcome=Turn.Outcome.LOST_LOCK).count()
+def _hourly_figures(report: Report, hours: dict) -> None:
+    report.per_hour = [{"hour": hour, "in": r["in"], "out": r["out"]} for hour, r in hours.items()]
+    totals = {name: sum(r[name] for r in hours.values()) for name in rollups.COUNTS}
+    report.messages_in, report.messages_out = totals["in"], totals["out"]
+    report.fallbacks, report.turns = totals["fallbacks"], totals["turns"]
+    report.lock_waits, report.lost_locks = totals["lock_waits"], totals["lost_locks"]
     report.lost_lock_rate = _rate(report.lost_locks, report.messages_in)
 
+    def percentile_s(field: str, fraction: float) -> float | None:
+        value = rollups.percentile_ms(rollups.merged_histogram(hours.values(), field), fraction)
+        return _seconds(value)
 
-def _bot_report(report: Report, turns) -> None:
-    """Chatwoot's bot report: of the conversations the bot handled (a turn in the period), the
-    share resolved without a person and the share handed over (both: handed over)."""
+    report.first_reply_p50_s = percentile_s("first_reply_ms", 0.50)
+    report.first_reply_p95_s = percentile_s("first_reply_ms", 0.95)
+    report.turn_p95_s = percentile_s("total_ms", 0.95)
+    report.lock_wait_p95_s = percentile_s("lock_wait_ms", 0.95)
+
+
+def _bot_report(report: Report, since, until) -> None:
+    """Chatwoot's bot report: of the conversations started in the period (the bot answers them
+    first), the share resolved without a person and the share handed over (both: handed over)."""
     handed = Q(handoff_at__isnull=False) | Q(handler=Conversation.Handler.HUMAN)
-    counts = Conversation.objects.filter(
-        pk__in=turns.values("conversation_id").order_by()
-    ).aggregate(
+    counts = Conversation.objects.filter(created_at__gte=since, created_at__lt=until).aggregate(
         total=Count("id"),
         handed=Count("id", filter=handed),
         resolved=Count("id", filter=Q(status=Conversation.Status.CLOSED) & ~handed),
@@ -209,28 +195,22 @@ def _staff(report: Report, since, until) -> None:
     report.staff_first_response_p95_s = _seconds(percentile(answered, wait, 0.95))
 
 
-def _tokens(report: Report, turns) -> None:
+def _tokens(report: Report, hours: dict) -> None:
     row = RuntimeSettings.objects.only("llm_prices").first()
     prices = parse_llm_prices(row.llm_prices if row else "")
     report.price_model = get_runtime().llm_model
     price = prices.get(report.price_model)
-    days = (
-        turns.annotate(day=TruncDate("started_at"))
-        .values("day")
-        .annotate(
-            input=Sum("input_tokens"),
-            cached_input=Sum("cached_input_tokens"),
-            output=Sum("output_tokens"),
-        )
-        .order_by("day")
-    )
+    days: dict = {}
+    for hour, rollup in hours.items():
+        if any(rollup[k] for k in rollups.TOKENS):
+            day = days.setdefault(timezone.localtime(hour).date(), dict.fromkeys(rollups.TOKENS, 0))
+            for kind in rollups.TOKENS:
+                day[kind] += rollup[kind]
     total = 0.0
-    for day in days:
-        entry = {k: day[k] or 0 for k in ("input", "cached_input", "output")}
-        entry["day"] = day["day"]
-        entry["cost_usd"] = None if price is None else cost_usd(entry, price)
-        total += entry["cost_usd"] or 0.0
-        report.tokens_per_day.append(entry)
+    for day, tokens in sorted(days.items()):
+        cost = None if price is None else cost_usd(tokens, price)
+        report.tokens_per_day.append({"day": day, **tokens, "cost_usd": cost})
+        total += cost or 0.0
     report.token_cost_usd = None if price is None else total
 
 

@@ -18,7 +18,7 @@ def records():
     conversation = Conversation.objects.create(customer=customer)
     Message.objects.create(conversation=conversation, direction="in", state="pending")
     Message.objects.create(conversation=conversation, direction="out", kind="fallback")
-    Turn.objects.create(conversation=conversation, outcome="fallback", total_ms=800)
+    Turn.objects.create(conversation=conversation, outcome="fallback", total_ms=750)
     heartbeat.beat("host-a:7")
 
 
@@ -31,7 +31,7 @@ def run(*args) -> str:
 def test_it_prints_the_figures_as_text(records):
     text = run()
     assert "messages in / out               1 / 1" in text
-    assert "turn time p95                   0.80 s (1 turns)" in text
+    assert "turn time p95                   0.75 s (1 turns)" in text
     assert "fallbacks                       1" in text
     assert "workers alive                   1 host-a:7" in text
     assert "pending messages                1" in text
@@ -41,7 +41,7 @@ def test_it_prints_one_json_object(records):
     data = json.loads(run("--since", "7d", "--json"))
     assert data["period"] == "7d"
     assert (data["messages_in"], data["messages_out"], data["fallbacks"]) == (1, 1, 1)
-    assert data["turn_p95_s"] == 0.8
+    assert data["turn_p95_s"] == 0.75
     assert data["live"]["messages_pending"] == 1
     assert data["live"]["workers"][0][0] == "host-a:7"
 
