@@ -26,6 +26,7 @@ from conversations.models import Message, Turn
 SETTLE_AFTER = timedelta(minutes=10)
 KEEP_FOR = timedelta(days=35)
 HOUR = timedelta(hours=1)
+WARM_SPAN = timedelta(days=30)  # the dashboard's longest period
 # Upper bounds of the histogram buckets, in milliseconds; above the last: OVERFLOW.
 BUCKETS_MS = (
     10, 20, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 7500, 10_000,
@@ -156,3 +157,13 @@ def percentile_ms(histogram: Counter, fraction: float) -> int | None:
         if seen >= rank:
             return BUCKETS_MS[min(bucket, OVERFLOW - 1)]
     return None
+
+
+def warm(now: datetime | None = None) -> int:
+    """Store the rollups of the longest period's settled hours that are missing (the workers
+    call it every few minutes, so no supervisor waits for a cold dashboard). Returns the number
+    of hours read or computed."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    return len(hourly(now - WARM_SPAN, now))

@@ -207,3 +207,12 @@ def test_the_hours_not_settled_yet_are_computed_every_time(day):
     assert reports.build_report("24h", now=just_after).messages_out == 3
     Message.objects.filter(kind=Message.Kind.FALLBACK).delete()  # in the 14h hour
     assert reports.build_report("24h", now=just_after).messages_out == 2
+
+
+def test_warming_stores_the_settled_hours_of_the_longest_period(day):
+    from django.core.cache import cache
+
+    from conversations import keys
+
+    assert reports.rollups.warm(NOW) == 30 * 24 + 1
+    assert cache.get(keys.rollup_key(reports.rollups.hour_of(at(2))))["in"] == 3
