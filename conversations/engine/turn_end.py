@@ -69,7 +69,9 @@ def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
 def count_ended(turn: Turn, fields: dict) -> None:
     """The metrics of a recorded turn. Tokens come from the record's fields, or from the turn
     object when the caller filled them there."""
-    metrics.inc(metrics.TURNS, outcome=fields.get("outcome", turn.outcome))
+    outcome = fields.get("outcome", turn.outcome)
+    # A crashed turn keeps its record "running" (its batch stays claimed for the sweeper).
+    metrics.inc(metrics.TURNS, outcome="crashed" if outcome == Turn.Outcome.RUNNING else outcome)
     if "total_ms" in fields:
         metrics.observe(metrics.TURN_DURATION, fields["total_ms"] / 1000)
     if fields.get("first_reply_ms") is not None:

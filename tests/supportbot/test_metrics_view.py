@@ -211,3 +211,10 @@ def test_the_gauges_show_waiting_conversations_turns_workers_and_the_breaker(emb
     assert value(samples, "supportbot_turns_in_flight") == 1
     assert value(samples, "supportbot_workers_alive") == 2
     assert value(samples, "supportbot_crm_breaker_open") == 1
+
+
+@pytest.mark.django_db
+def test_a_crashed_turn_is_counted_as_crashed(embedded):
+    turn = Turn.objects.create(conversation=new_conversation())
+    turn_end.finish_turn(turn, detail="crashed: RuntimeError")
+    assert value(scrape(), "supportbot_turns_total", outcome="crashed") == 1
