@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
@@ -140,7 +141,7 @@ class Turn(models.Model):
                 condition=Q(outcome="running"),
             ),
         ]
-        permissions = [("view_dashboard", "Can view the dashboard")]
+        permissions = [("view_dashboard", _("Can view the dashboard"))]
 
     def __str__(self):
         return f"Turn {self.pk} ({self.get_outcome_display()})"

@@ -11,6 +11,7 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from conversations import defaults
 
@@ -63,8 +64,10 @@ def parse_llm_prices(text: str) -> dict[str, tuple[float, float, float]]:
             values = ()
         if len(values) != 3 or any(not 0 <= value < 10_000 for value in values):
             raise ValidationError(
-                "Line %(number)s: write the model name and three prices (input, cached input, "
-                "output, in USD per million tokens), e.g. gpt-5-mini 0.25 0.025 2.00.",
+                _(
+                    "Line %(number)s: write the model name and three prices (input, cached "
+                    "input, output, in USD per million tokens), e.g. gpt-5-mini 0.25 0.025 2.00."
+                ),
                 params={"number": number},
             )
         prices[parts[0]] = values
@@ -219,13 +222,15 @@ class RuntimeSettings(models.Model):
     )
     # Operations (issue 14): what the dashboard's token cost estimate multiplies by.
     llm_prices = models.TextField(
-        "LLM prices",
+        _("LLM prices"),
         default=defaults.LLM_PRICES,
         blank=True,
         validators=[validate_llm_prices],
-        help_text="One model per line: name, then USD per million input, cached input and output "
-        'tokens, e.g. "gpt-5-mini 0.25 0.025 2.00". The dashboard estimates the cost of the '
-        "tokens with the prices of the model in use.",
+        help_text=_(
+            "One model per line: name, then USD per million input, cached input and output "
+            'tokens, e.g. "gpt-5-mini 0.25 0.025 2.00". The dashboard estimates the cost of the '
+            "tokens with the prices of the model in use."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

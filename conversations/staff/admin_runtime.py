@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import RuntimeSettings
 from conversations.runtime import get_or_create_settings_row, reset_runtime_cache
@@ -75,9 +76,9 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Dashboard",
+            _("Dashboard"),
             {
-                "description": "What the dashboard's cost estimate of the LLM tokens uses.",
+                "description": _("What the dashboard's cost estimate of the LLM tokens uses."),
                 "fields": ("llm_prices",),
             },
         ),
