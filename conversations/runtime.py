@@ -53,6 +53,8 @@ class RuntimeSnapshot:
     history_window_messages: int = defaults.HISTORY_WINDOW_MESSAGES
     fallback_reply: str = defaults.FALLBACK_REPLY
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
+    # Operations (issue 14): the dashboard's token prices (blank: no cost estimate).
+    llm_prices: str = defaults.LLM_PRICES
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod

@@ -15,7 +15,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q
 from django.utils import timezone
 
 from conversations import heartbeat, metrics
-from conversations.models import Conversation, Message, RuntimeSettings, Turn
+from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
 from conversations.runtime_settings import parse_llm_prices
 from conversations.staff import rollups
@@ -196,9 +196,9 @@ def _staff(report: Report, since, until) -> None:
 
 
 def _tokens(report: Report, hours: dict) -> None:
-    row = RuntimeSettings.objects.only("llm_prices").first()
-    prices = parse_llm_prices(row.llm_prices if row else "")
-    report.price_model = get_runtime().llm_model
+    runtime = get_runtime()
+    prices = parse_llm_prices(runtime.llm_prices)
+    report.price_model = runtime.llm_model
     price = prices.get(report.price_model)
     days: dict = {}
     for hour, rollup in hours.items():

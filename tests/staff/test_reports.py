@@ -142,6 +142,7 @@ def test_it_prices_the_tokens_per_day(day):
 
 def test_it_has_no_cost_for_a_model_without_a_price(day):
     RuntimeSettings.objects.update(llm_prices="other-model 1 1 1")
+    reset_runtime_cache()
     report = reports.build_report("24h", now=NOW)
     assert report.token_cost_usd is None
 
