@@ -115,7 +115,7 @@ class _Pending:
                 )
                 self._flusher.start()
 
-    def flush(self) -> bool:
+    def flush(self, *, quiet: bool = False) -> bool:
         with self._lock:
             amounts, self._amounts = self._amounts, {}
         if not amounts:
@@ -130,11 +130,11 @@ class _Pending:
             with self._lock:
                 for field, amount in amounts.items():
                     self._amounts[field] = self._amounts.get(field, 0) + amount
-            if not self._failing:
+            if not (self._failing or quiet):
                 logger.warning("metrics not flushed (%s); retrying", type(exc).__name__)
             self._failing = True
             return False
-        if self._failing:
+        if self._failing and not quiet:
             logger.info("metrics flushed again")
         self._failing = False
         return True
@@ -147,7 +147,8 @@ class _Pending:
 
 _pending = _Pending()
 flush = _pending.flush
-atexit.register(flush)
+# The last second's counts; quietly, as logging may be torn down already at exit.
+atexit.register(lambda: _pending.flush(quiet=True))
 
 
 def inc(metric: str, amount: float = 1, **labels) -> None:

@@ -8,7 +8,7 @@
 - Redis down: straight to the CRM; the cache is an optimisation, never a point of failure
   (and after a failure Redis is left alone for a few seconds, see redis_health).
 Counters (hits, misses, fills, stale serves, errors) are summed in process and added to Redis
-about once a second, so a hit costs one Redis round trip.
+about once a second, so a hit costs one Redis round trip; also per hour, for the dashboard.
 """
 
 import contextlib
@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from redis.exceptions import LockError
@@ -80,8 +81,12 @@ class _Counters:
         try:
             client = cache.client.get_client(write=True)
             pipe = client.pipeline(transaction=False)
+            hour = datetime.now(UTC)
             for name, amount in pending.items():
                 pipe.incrby(cache.make_key(keys.counter_key(name)), amount)
+                hourly = cache.make_key(keys.hourly_counter_key(name, hour))
+                pipe.incrby(hourly, amount)
+                pipe.expire(hourly, keys.HOURLY_COUNTER_TTL_S)
             pipe.execute()
         except keys.REDIS_ERRORS as exc:
             redis_health.mark_down(exc)
@@ -283,6 +288,20 @@ def refresh(document: str, *, client: CrmClient | None = None) -> LookupResult:
 def clear() -> int:
     """Remove every cached CRM answer (not the counters or the breaker state)."""
     return cache.delete_pattern(keys.DATA_PATTERN) or 0
+
+
+def hit_rate_between(since: datetime, until: datetime) -> tuple[int, int]:
+    """(hits, lookups) counted in the hours from since's to until's (UTC hours)."""
+    counters.flush()
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    names = []
+    while hour <= until:
+        names += [keys.hourly_counter_key(n, hour) for n in ("hits", "misses")]
+        hour += timedelta(hours=1)
+    stored = cache.get_many(names)
+    hits = sum(int(v or 0) for k, v in stored.items() if ":hits:" in k)
+    misses = sum(int(v or 0) for k, v in stored.items() if ":misses:" in k)
+    return hits, hits + misses
 
 
 def stats() -> dict:

@@ -168,13 +168,16 @@ def test_it_shows_what_is_true_now(day):
     assert [o["title"] for o in live.outages] == ["OLT-3"]
 
 
-def test_it_reads_the_crm_cache_hit_rate_against_the_target(day):
+def test_it_reads_the_crm_cache_hit_rate_of_the_period_against_the_target():
     for _ in range(4):
         lookup.counters.count("hits")
     lookup.counters.count("misses")
-    report = reports.build_report("24h", now=NOW)
+    report = reports.build_report("24h")
+    assert (report.crm_cache["hits"], report.crm_cache["lookups"]) == (4, 5)
     assert report.crm_cache["hit_rate"] == 0.8
     assert report.crm_cache["target"] == 0.8
+    # Counted now: not in a period that ended before.
+    assert reports.build_report("24h", now=NOW).crm_cache["lookups"] == 0
 
 
 def test_an_empty_period_has_no_rates():

@@ -59,7 +59,7 @@ class Command(BaseCommand):
             (
                 "CRM cache hit rate",
                 f"{_fmt(cache.get('hit_rate'), percent=True)} "
-                f"(target {reports.CACHE_HIT_TARGET:.0%}, since the counters were reset)",
+                f"(target {reports.CACHE_HIT_TARGET:.0%}, {cache['lookups']} lookups)",
             ),
             ("lock waits (p95)", f"{report.lock_waits} ({_fmt(report.lock_wait_p95_s, ' s')})"),
             (
