@@ -58,3 +58,6 @@ OUTAGE_NOTICE_TEMPLATE = (
     "Nossa equipe técnica já está trabalhando na solução. Pedimos desculpas pelo transtorno."
 )
 OUTAGE_NOTICE_PLACEHOLDERS = ("message",)
+
+# USD per million tokens (input, cached input, output); staff keep them current in the admin.
+LLM_PRICES = "gpt-5-mini 0.25 0.025 2.00\ngpt-5 1.25 0.125 10.00\n"

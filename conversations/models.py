@@ -84,7 +84,14 @@ class Conversation(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "-updated_at"], name="conversation_status_updated")
+            models.Index(fields=["status", "-updated_at"], name="conversation_status_updated"),
+            # The dashboard's bot report and staff first response (issue 14).
+            models.Index(fields=["created_at"], name="conversation_created"),
+            models.Index(
+                fields=["first_staff_reply_at"],
+                name="conversation_staff_replied",
+                condition=Q(first_staff_reply_at__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -123,11 +130,21 @@ class Turn(models.Model):
     # The transcription API's usage summed over the turn's voice notes, as it reports it:
     # {"input_tokens", "audio_tokens", "output_tokens"} (token-billed models) and/or {"seconds"}.
     transcription_usage = models.JSONField(default=dict, blank=True)
+    # From the oldest message of the batch stored to the reply sent (null: nothing was sent).
+    first_reply_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started")
+            models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started"),
+            # The dashboard's periods, and the turns in flight (issue 14).
+            models.Index(fields=["started_at"], name="turn_started"),
+            models.Index(
+                fields=["started_at"],
+                name="turn_running",
+                condition=Q(outcome="running"),
+            ),
         ]
+        permissions = [("view_dashboard", _("Can view the dashboard"))]
 
     def __str__(self):
         return f"Turn {self.pk} ({self.get_outcome_display()})"
@@ -241,6 +258,8 @@ class Message(models.Model):
                 name="message_pending_by_conv",
                 condition=Q(direction="in", state="pending"),
             ),
+            # The dashboard's messages per hour and per kind (issue 14).
+            models.Index(fields=["created_at", "direction", "kind"], name="message_created"),
         ]
         # The customers' voice notes, photos and documents, served only through the media view.
         permissions = [("view_media", _("Can see customers' media"))]

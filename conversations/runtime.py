@@ -59,6 +59,8 @@ class RuntimeSnapshot:
     image_detail: str = defaults.IMAGE_DETAIL
     fallback_reply: str = defaults.FALLBACK_REPLY
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
+    # Operations (issue 14): the dashboard's token prices (blank: no cost estimate).
+    llm_prices: str = defaults.LLM_PRICES
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod

@@ -50,6 +50,34 @@ def validate_notice_template(value: str) -> None:
         )
 
 
+def parse_llm_prices(text: str) -> dict[str, tuple[float, float, float]]:
+    """ "model input cached_input output" per line -> {model: (input, cached, output)} in USD per
+    million tokens. Raises ValidationError naming the first bad line."""
+    prices = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = tuple(float(part) for part in parts[1:])
+        except ValueError:
+            values = ()
+        if len(values) != 3 or any(not 0 <= value < 10_000 for value in values):
+            raise ValidationError(
+                _(
+                    "Line %(number)s: write the model name and three prices (input, cached "
+                    "input, output, in USD per million tokens), e.g. gpt-5-mini 0.25 0.025 2.00."
+                ),
+                params={"number": number},
+            )
+        prices[parts[0]] = values
+    return prices
+
+
+def validate_llm_prices(value: str) -> None:
+    parse_llm_prices(value)
+
+
 class RuntimeSettings(models.Model):
     """The one row of knobs staff tune live in the admin; read through conversations.runtime.
 
@@ -249,6 +277,18 @@ class RuntimeSettings(models.Model):
         help_text="Sent once per conversation when the customer is in the area of an active "
         "outage. {message} is replaced by the outage's message. Leave blank to restore the "
         "built-in text.",
+    )
+    # Operations (issue 14): what the dashboard's token cost estimate multiplies by.
+    llm_prices = models.TextField(
+        _("LLM prices"),
+        default=defaults.LLM_PRICES,
+        blank=True,
+        validators=[validate_llm_prices],
+        help_text=_(
+            "One model per line: name, then USD per million input, cached input and output "
+            'tokens, e.g. "gpt-5-mini 0.25 0.025 2.00". The dashboard estimates the cost of the '
+            "tokens with the prices of the model in use."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -25,6 +25,8 @@ from typing import ParamSpec, TypeVar
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from conversations import log_context
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -40,25 +42,29 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return getattr(_running, "loop", None)
 
 
-def _short_unit(loop, fn, args, kwargs):
+def _short_unit(loop, fn, args, kwargs, log_ids=log_context.EMPTY):
     # Drop the thread's connection before and after, as Django does around a request: on
     # PostgreSQL it goes back to the pool (settings.DATABASES), so connections stay bounded by
     # the pool size, not by the number of threads.
     _running.loop = loop
+    logged = log_context.restore(log_ids)  # only the log ids cross, not the whole context
     close_old_connections()
     try:
         return fn(*args, **kwargs)
     finally:
         close_old_connections()
+        log_context.reset(logged)
         _running.loop = None
 
 
-def _slow_unit(loop, fn, args, kwargs):
+def _slow_unit(loop, fn, args, kwargs, log_ids=log_context.EMPTY):
     _running.loop = loop
+    logged = log_context.restore(log_ids)
     try:
         return fn(*args, **kwargs)
     finally:
         connections.close_all()
+        log_context.reset(logged)
         _running.loop = None
 
 
@@ -68,7 +74,8 @@ def in_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, _short_unit, loop, fn, args, kwargs)
+        ids = log_context.current()
+        return await loop.run_in_executor(None, _short_unit, loop, fn, args, kwargs, ids)
 
     return call
 
@@ -99,6 +106,9 @@ def in_io_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(slow_io_executor(), _slow_unit, loop, fn, args, kwargs)
+        ids = log_context.current()
+        return await loop.run_in_executor(
+            slow_io_executor(), _slow_unit, loop, fn, args, kwargs, ids
+        )
 
     return call

@@ -33,6 +33,7 @@ from urllib.parse import quote
 import requests
 from django.core.exceptions import ImproperlyConfigured
 
+from conversations import metrics
 from conversations.masking import mask_document
 from crm_gateway.breaker import CircuitBreaker, crm_breaker
 
@@ -89,12 +90,15 @@ class CrmClient:
             raise CrmError("no time left for the CRM")  # not the CRM's fault: breaker untouched
         if not self.breaker.allow():
             raise CrmUnavailable("circuit breaker open")
+        started = time.monotonic()
         try:
-            points = self.fetch_points(document, deadline=time.monotonic() + timeout)
+            points = self.fetch_points(document, deadline=started + timeout)
         except CrmError as exc:
             logger.warning("CRM lookup of %s failed: %s", mask_document(document), exc)
             self.breaker.record_failure()
             raise
+        finally:
+            metrics.observe(metrics.CRM_REQUEST, time.monotonic() - started, operation="points")
         self.breaker.record_success()
         return points
 

@@ -52,6 +52,16 @@ def counter_key(name: str) -> str:
     return f"{PREFIX}stats:{name}"
 
 
+# The same counts per hour (UTC), kept HOURLY_COUNTER_TTL_S: the dashboard's hit rate per period.
+HOURLY_COUNTER_TTL_S = 35 * 24 * 3600
+
+
+def hourly_counter_key(name: str, hour) -> str:
+    if name not in COUNTERS:
+        raise ValueError(f"unknown CRM counter {name!r}")
+    return f"{PREFIX}stats:{name}:{hour:%Y%m%d%H}"
+
+
 BREAKER_OPEN_KEY = f"{PREFIX}breaker:open"  # present while the breaker is open (TTL = cool-down)
 BREAKER_TRIPPED_KEY = f"{PREFIX}breaker:tripped"  # present from opening until a probe succeeds
 BREAKER_PROBE_KEY = f"{PREFIX}breaker:probe"  # the one half-open trial call in flight

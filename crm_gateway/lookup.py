@@ -8,7 +8,7 @@
 - Redis down: straight to the CRM; the cache is an optimisation, never a point of failure
   (and after a failure Redis is left alone for a few seconds, see redis_health).
 Counters (hits, misses, fills, stale serves, errors) are summed in process and added to Redis
-about once a second, so a hit costs one Redis round trip.
+about once a second, so a hit costs one Redis round trip; also per hour, for the dashboard.
 """
 
 import contextlib
@@ -16,10 +16,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from redis.exceptions import LockError
 
+from conversations import metrics
 from conversations.backoff import wait_with_backoff
 from conversations.masking import mask_document
 from crm_gateway import keys, redis_health
@@ -79,8 +81,12 @@ class _Counters:
         try:
             client = cache.client.get_client(write=True)
             pipe = client.pipeline(transaction=False)
+            hour = datetime.now(UTC)
             for name, amount in pending.items():
                 pipe.incrby(cache.make_key(keys.counter_key(name)), amount)
+                hourly = cache.make_key(keys.hourly_counter_key(name, hour))
+                pipe.incrby(hourly, amount)
+                pipe.expire(hourly, keys.HOURLY_COUNTER_TTL_S)
             pipe.execute()
         except keys.REDIS_ERRORS as exc:
             redis_health.mark_down(exc)
@@ -128,9 +134,12 @@ def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupRe
         return _direct(document, client, deadline, started, exc)
     if cached is not None:
         counters.count("hits")
+        negative = cached.get("status") != FOUND
+        metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="negative" if negative else "hit")
         _log(document, "hit", started)
         return _from_cached(cached)
     counters.count("misses")
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="miss")
     try:
         lock = cache.lock(
             keys.fill_lock_key(document),
@@ -223,14 +232,17 @@ def _stale_or_error(document, started) -> LookupResult:
     stale = _safe_get(keys.stale_key(document))
     if stale is not None:
         counters.count("stale_serves")
+        metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="stale")
         _log(document, "served stale copy", started)
         return LookupResult(FOUND, list(stale.get("points") or []), "stale")
     _log(document, "no CRM data", started)
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="error")
     return LookupResult(ERROR, [], "none")
 
 
 def _direct(document, client, deadline, started, exc) -> LookupResult:
     """Redis failed (`exc`) or failed moments ago (None): ask the CRM without the cache."""
+    metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="bypass")
     if exc is not None:
         logger.warning("CRM cache unavailable (%s); asking the CRM directly", type(exc).__name__)
         redis_health.mark_down(exc)
@@ -276,6 +288,20 @@ def refresh(document: str, *, client: CrmClient | None = None) -> LookupResult:
 def clear() -> int:
     """Remove every cached CRM answer (not the counters or the breaker state)."""
     return cache.delete_pattern(keys.DATA_PATTERN) or 0
+
+
+def hit_rate_between(since: datetime, until: datetime) -> tuple[int, int]:
+    """(hits, lookups) counted in the hours from since's to until's (UTC hours)."""
+    counters.flush()
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    names = []
+    while hour <= until:
+        names += [keys.hourly_counter_key(n, hour) for n in ("hits", "misses")]
+        hour += timedelta(hours=1)
+    stored = cache.get_many(names)
+    hits = sum(int(v or 0) for k, v in stored.items() if ":hits:" in k)
+    misses = sum(int(v or 0) for k, v in stored.items() if ":misses:" in k)
+    return hits, hits + misses
 
 
 def stats() -> dict:

@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from supportbot.health import healthz
+from conversations.staff.dashboard import dashboard_view
+from supportbot.health import healthz, readyz
+from supportbot.metrics_view import metrics_view
 
 urlpatterns = [
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("conversations.urls")),
     path("", include("crm_gateway.urls")),
 ]

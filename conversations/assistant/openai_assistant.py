@@ -20,6 +20,7 @@ from typing import Any
 import openai
 from django.conf import settings
 
+from conversations import metrics
 from conversations.assistant.offline import offline_reply
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ async def _openai_reply(request: AssistantRequest) -> str:
         raise _failed(request, started, "could not connect to the LLM API") from None
     except openai.OpenAIError as exc:
         raise _failed(request, started, f"LLM API error ({type(exc).__name__})") from None
+    finally:
+        metrics.observe(metrics.LLM_REQUEST, time.monotonic() - started)
     text = (response.output_text or "").strip()
     if not text:
         raise _failed(request, started, f"empty reply (status {response.status or 'unknown'})")

@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import LockError, RedisError
 
+from conversations import metrics
 from conversations.backoff import wait_with_backoff
 from conversations.keys import lock_key
 
@@ -110,6 +111,7 @@ class ConversationLock:
                 self._lock.reacquire()
             except LockError:  # LockNotOwnedError included: expired or taken by another worker
                 logger.warning("conversation %s lock lost before renewal", self.conversation_id)
+                metrics.inc(metrics.LOCK_LOST)
                 self._lock = None
                 return False
             except REDIS_ERRORS as exc:
@@ -192,6 +194,7 @@ class LockKeeper:
                     type(exc).__name__,
                 )
                 if time.monotonic() - self._last_renewed >= self.lock.ttl_s:
+                    metrics.inc(metrics.LOCK_LOST)
                     self.lost.set()
                 delay = min(self.interval_s, 1.0)
             else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from conversations import rows
+from conversations import metrics, rows
 from conversations.engine.claims import IN, PENDING, PROCESSING
 from conversations.engine.peeks import Peek, peek
 from conversations.models import Conversation, Message, Turn
@@ -63,6 +63,22 @@ def _with_end(fields: dict, started: float | None) -> dict:
 def finish_turn(turn: Turn, *, started: float | None = None, **fields) -> None:
     """Record the turn's outcome and timings; `started` (monotonic) gives total_ms."""
     Turn.objects.filter(pk=turn.pk).update(**_with_end(fields, started))
+    count_ended(turn, fields)
+
+
+def count_ended(turn: Turn, fields: dict) -> None:
+    """The metrics of a recorded turn. Tokens come from the record's fields, or from the turn
+    object when the caller filled them there."""
+    outcome = fields.get("outcome", turn.outcome)
+    # A crashed turn keeps its record "running" (its batch stays claimed for the sweeper).
+    metrics.inc(metrics.TURNS, outcome="crashed" if outcome == Turn.Outcome.RUNNING else outcome)
+    if "total_ms" in fields:
+        metrics.observe(metrics.TURN_DURATION, fields["total_ms"] / 1000)
+    if fields.get("first_reply_ms") is not None:
+        metrics.observe(metrics.FIRST_REPLY, fields["first_reply_ms"] / 1000)
+    for kind in ("input", "cached_input", "output"):
+        used = fields.get(f"{kind}_tokens", getattr(turn, f"{kind}_tokens", 0))
+        metrics.inc(metrics.LLM_TOKENS, used or 0, kind=kind)
 
 
 # finish_turn's UPDATE for settle(), which also asks has_pending's question.
@@ -119,4 +135,5 @@ def settle(
         )
     statements.append(_record_turn(turn, _with_end(fields, started)))
     row = rows.in_one_round_trip(statements)
+    count_ended(turn, fields)
     return peek(turn.conversation_id) if row and row[0] else None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conversations import events
+from conversations import events, log_context, metrics
 from conversations.engine import claims, peeks, turn_end
 from conversations.engine.debounce import quiet_wait_s
 from conversations.engine.locks import ConversationLock, renewed
@@ -32,6 +32,11 @@ async def run_turns(conversation_id: int, on_last_look: Callable[[], None] | Non
     on_last_look is called on the event loop right before the last look for pending messages
     (after the release) goes to its thread; it is not called when another worker holds the lock.
     """
+    with log_context.bound(conversation_id=conversation_id, turn_id=None):
+        await _run_turns(conversation_id, on_last_look)
+
+
+async def _run_turns(conversation_id: int, on_last_look: Callable[[], None] | None) -> None:
     lock, acquired, lock_wait_ms, look = await in_thread(_acquire_and_look)(conversation_id)
     if not acquired:
         return  # the holder's loop takes our message
@@ -70,6 +75,7 @@ def _acquire_and_look(conversation_id: int):
     if not lock.try_acquire():
         return lock, False, 0, None
     waited_ms = ms_since(started)
+    metrics.observe(metrics.LOCK_WAIT, waited_ms / 1000)
     try:
         return lock, True, waited_ms, _look(conversation_id, runtime, waited_ms, started)
     except Exception:
@@ -118,6 +124,7 @@ async def _turn(
         return None
     started = look.started
     run = TurnRun(look.peek.conversation, look.begun, keeper, runtime, started)
+    log_context.bind(turn_id=run.turn.pk)  # until the next turn, or run_turns' end
     run.start_typing()
     try:
         outcome, peek = await run.answer()

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import time
 
+from django.utils import timezone
+
 from conversations.assistant.openai_assistant import (
     AssistantError,
     AssistantRequest,
@@ -186,6 +188,11 @@ class TurnRun:
         )
         return outcome, peek
 
+    def _first_reply_ms(self) -> int:
+        """From the oldest message of the batch stored to now (its reply just went out)."""
+        oldest = min(message.created_at for message in self.batch)
+        return max(0, round((timezone.now() - oldest).total_seconds() * 1000))
+
     def _still_ours(self, claims_intact: bool) -> bool:
         """Right before sending: no claim was taken back, and renewing the lock now succeeds."""
         try:
@@ -241,6 +248,7 @@ class TurnRun:
             reason=detail if failed else "",
             handoff=detail if failed else "",
             first=sent,
+            **({"first_reply_ms": self._first_reply_ms()} if sent else {}),
         )
         if sent:
             announce_sent(self.conversation, message)

@@ -92,6 +92,13 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                 "fields": ("fallback_reply", "outage_notice_template", "updated_at"),
             },
         ),
+        (
+            _("Dashboard"),
+            {
+                "description": _("What the dashboard's cost estimate of the LLM tokens uses."),
+                "fields": ("llm_prices",),
+            },
+        ),
     )
     readonly_fields = ("updated_at",)
     save_on_top = True

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from conversations import events
+from conversations import events, log_context, metrics
 from conversations.threads import in_thread
 from conversations.webhook.ingest import ingest_notification
 from conversations.webhook.views import (
@@ -40,6 +40,10 @@ class Disconnected(Exception):
 
 class WhatsAppWebhookApp:
     async def __call__(self, scope, receive, send):
+        with log_context.bound(request_id=log_context.new_request_id()):
+            await self._answer(scope, receive, send)
+
+    async def _answer(self, scope, receive, send):
         headers = dict(scope["headers"])  # names arrive lower-cased; the last repeat wins
         woken: list[int] = []
         try:
@@ -59,6 +63,7 @@ class WhatsAppWebhookApp:
         except Exception:
             logger.exception("webhook failed")  # Meta retries a delivery we did not answer 200
             status, text = 500, "server error"
+        metrics.inc(metrics.WEBHOOK_REQUESTS, status=status)
         await _respond(send, status, text)
         # Meta has its answer: the messages are committed, and the wakes need not hold it up
         # (a slow Redis would make Meta retry). A wake lost here, like any lost wake, is

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from conversations import events, rows
+from conversations import events, metrics, rows
 from conversations.engine import claims
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
@@ -40,6 +40,7 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     stored = _store_once(item)
     if stored is None:
         return None
+    metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
     if wake and stored.needs_wake:
         events.wake_on_commit(stored.message.conversation_id)
     return stored.message
@@ -289,6 +290,7 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             result.duplicates += 1
             continue
         result.stored += 1
+        metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)

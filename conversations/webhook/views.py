@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from conversations import metrics
 from conversations.webhook.ingest import IngestResult, ingest_notification
 from conversations.whatsapp.payloads import Notification, PayloadError, parse_notification
 from conversations.whatsapp.signature import HEADER, verify_signature
@@ -132,4 +133,5 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
 
 
 def _text(status: int, body: str) -> HttpResponse:
+    metrics.inc(metrics.WEBHOOK_REQUESTS, status=status)
     return HttpResponse(body, status=status, content_type=TEXT_PLAIN)

@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
-from conversations import rows
+from conversations import metrics, rows
 from conversations.masking import mask_phone, mask_text
 from conversations.models import Conversation, Message, Turn
 from conversations.whatsapp.console import notify_simulator
@@ -240,6 +240,7 @@ def sent_statements(
 
 def announce_sent(conversation: Conversation, message: Message) -> None:
     """Log the sent message (masked) and show it in the simulator, once it is stored as sent."""
+    metrics.inc_reply(message.kind)
     customer = conversation.customer
     logger.info(
         "message %s (%s) sent to %s",

@@ -126,6 +126,11 @@ def test_it_keeps_the_page_from_non_staff(client, row):
             {"fallback_reply": "x" * 5000},
             "At most 4096 characters, please: WhatsApp refuses longer messages.",
         ),
+        ({"llm_prices": "gpt-5-mini 0.25 0.025"}, "Line 1: write the model name and three"),
+        ({"llm_prices": "gpt-5 1 1 1\ngpt-5-mini a b c"}, "Line 2: write the model name"),
+        ({"llm_prices": "gpt-5-mini -1 0 2"}, "Line 1: write the model name"),
+        ({"llm_prices": "gpt-5-mini 1 2 3 4"}, "Line 1: write the model name"),
+        ({"llm_prices": "gpt-5-mini 1 nan 3"}, "Line 1: write the model name"),
     ],
 )
 def test_it_rejects_a_bad_value_with_a_clear_message_and_saves_nothing(
@@ -190,3 +195,16 @@ def test_it_accepts_the_edges_of_the_bounds(admin_client, row):
     )
     assert response.status_code == 302
     assert RuntimeSettings.objects.get(pk=row.pk).supersede_cap == 0
+
+
+def test_it_saves_llm_prices_that_the_dashboard_reads(admin_client, row):
+    prices = "gpt-5-mini 0.30 0.03 2.50\n\nmy-model 1 0.1 4"
+    response = admin_client.post(change_url(row), form_data(row, llm_prices=prices))
+    assert response.status_code == 302
+    reset_runtime_cache()
+    from conversations.runtime_settings import parse_llm_prices
+
+    assert parse_llm_prices(get_runtime().llm_prices) == {
+        "gpt-5-mini": (0.30, 0.03, 2.50),
+        "my-model": (1.0, 0.1, 4.0),
+    }

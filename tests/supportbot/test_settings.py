@@ -33,6 +33,8 @@ ALL_VARIABLES = [
     "WORKER_THREADS",
     "DATABASE_POOL_SIZE",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
     "DJANGO_TIME_ZONE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
 ]
@@ -112,6 +114,7 @@ def test_it_reads_allowed_hosts_as_a_list(monkeypatch):
         ("WORKER_THREADS", "many"),
         ("DATABASE_POOL_SIZE", "0"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
         ("DJANGO_TIME_ZONE", "Mars/Olympus"),
     ],
 )
@@ -136,3 +139,13 @@ def test_it_sizes_the_postgresql_pool_from_the_environment(monkeypatch):
         monkeypatch, DATABASE_URL="postgresql://app@db.internal/supportbot", DATABASE_POOL_SIZE="8"
     )
     assert loaded["DATABASES"]["default"]["OPTIONS"]["pool"]["max_size"] == 8
+
+
+def test_it_logs_json_with_log_format_json(monkeypatch):
+    loaded = load_settings(monkeypatch, LOG_FORMAT="JSON")
+    assert loaded["LOGGING"]["handlers"]["console"]["formatter"] == "json"
+
+
+def test_it_reads_the_metrics_token(monkeypatch):
+    assert load_settings(monkeypatch)["METRICS_TOKEN"] == ""
+    assert load_settings(monkeypatch, METRICS_TOKEN="t0k")["METRICS_TOKEN"] == "t0k"

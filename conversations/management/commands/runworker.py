@@ -4,7 +4,9 @@ Differences from channels' command, all needed in production:
 - the sweeper starts with the process. Channels creates the consumer only when the first event
   arrives, and after a crash nobody may send one: the sweeper is what finds the dead worker's
   messages, so it cannot wait for a wake.
-- the runtime settings are reloaded every second (see keep_runtime_fresh).
+- the runtime settings are reloaded every second (see keep_runtime_fresh), and the worker's
+  heartbeat is written every few seconds (conversations.heartbeat), and the dashboard's hourly
+  rollups are stored as hours settle (keep_rollups_warm).
 - a listener error (Redis unreachable) does not end the process and its running turns: it
   listens again after a pause.
 - SIGTERM/SIGINT stop it gracefully: stop taking wakes, let running turns finish for a while,
@@ -23,9 +25,11 @@ from channels.routing import get_default_application
 from channels.worker import Worker
 from django.core.management import CommandError
 
+from conversations import heartbeat
 from conversations.backoff import backoff_delays
 from conversations.engine.worker import get_scheduler
 from conversations.runtime import get_runtime
+from conversations.staff import rollups
 from conversations.threads import in_thread
 
 logger = logging.getLogger("django.channels.worker")
@@ -34,6 +38,8 @@ logger = logging.getLogger("django.channels.worker")
 SHUTDOWN_GRACE_SECONDS = 10.0
 # How often the worker reloads the runtime settings (get_runtime reads at most every ~2 s).
 RUNTIME_REFRESH_SECONDS = 1.0
+# How often a worker stores the dashboard's rollups of the hours that settled meanwhile.
+ROLLUP_WARM_SECONDS = 300.0
 # A failed listener (channel layer unreachable) listens again on this schedule.
 RESTART_BASE_MS = 500
 RESTART_CAP_MS = 10000
@@ -72,6 +78,18 @@ async def keep_runtime_fresh() -> None:
         await asyncio.sleep(RUNTIME_REFRESH_SECONDS)
 
 
+async def keep_rollups_warm() -> None:
+    """Store the dashboard's hourly rollups as hours settle (conversations.staff.rollups), so
+    the dashboard reads them instead of aggregating a month of messages on a supervisor's
+    click. Cheap once warm: one read of the month's keys."""
+    while True:
+        await asyncio.sleep(ROLLUP_WARM_SECONDS)
+        try:
+            await in_thread(rollups.warm)()
+        except Exception as exc:  # the dashboard computes what is missing itself
+            logger.warning("dashboard rollups not warmed (%s)", type(exc).__name__)
+
+
 class InboundChannelWorker(Worker):
     """channels' Worker that starts this loop's turn scheduler (and its sweeper) at once."""
 
@@ -83,10 +101,14 @@ class InboundChannelWorker(Worker):
     async def handle(self):
         get_scheduler()
         refresher = asyncio.ensure_future(keep_runtime_fresh())
+        beating = asyncio.ensure_future(heartbeat.beat_forever())
+        warming = asyncio.ensure_future(keep_rollups_warm())
         try:
             await self._listen()
         finally:
             refresher.cancel()
+            beating.cancel()
+            warming.cancel()
 
     async def _listen(self):
         delays = backoff_delays(RESTART_BASE_MS, RESTART_CAP_MS)
