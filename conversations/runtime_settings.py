@@ -13,6 +13,10 @@ from django.core.validators import (
 from django.db import models
 
 from conversations import defaults
+from conversations.business_hours import (
+    validate_business_hours,
+    validate_handoff_closed_template,
+)
 
 # WhatsApp refuses text bodies longer than this.
 WHATSAPP_TEXT_MAX = 4096
@@ -47,6 +51,17 @@ def validate_notice_template(value: str) -> None:
             "Unknown placeholder %(names)s: only {message} is available.",
             params={"names": ", ".join("{" + name + "}" for name in unknown)},
         )
+
+
+def _hours_field(day: str, label: str) -> models.CharField:
+    return models.CharField(
+        f"hours on {label}",
+        max_length=11,
+        blank=True,
+        default=defaults.BUSINESS_HOURS[day],
+        validators=[validate_business_hours],
+        help_text='When staff answer, e.g. "08:00-18:00" (São Paulo time); blank: closed.',
+    )
 
 
 class RuntimeSettings(models.Model):
@@ -191,6 +206,39 @@ class RuntimeSettings(models.Model):
         "outage. {message} is replaced by the outage's message. Leave blank to restore the "
         "built-in text.",
     )
+    # Tools and handoff (issue 12)
+    assistant_tools_enabled = models.BooleanField(
+        "assistant tools",
+        default=defaults.ASSISTANT_TOOLS_ENABLED,
+        help_text="Let the assistant act: hand over to a person, show points, connection and "
+        "invoices, open tickets. Off: it only answers in text.",
+    )
+    handoff_message = models.TextField(
+        default=defaults.HANDOFF_MESSAGE,
+        blank=True,
+        validators=[_max_chars(2000, "the after-hours text is added to it")],
+        help_text="Sent once when the assistant hands a conversation to the staff. Leave blank "
+        "to restore the built-in text.",
+    )
+    handoff_closed_template = models.TextField(
+        "after-hours text",
+        default=defaults.HANDOFF_CLOSED_TEMPLATE,
+        blank=True,
+        validators=[
+            _max_chars(1000, "it follows the handoff message"),
+            validate_handoff_closed_template,
+        ],
+        help_text="Added to the handoff message outside business hours. {when} is replaced by "
+        'when the staff are back (e.g. "amanhã às 08:00"). Leave blank to restore the built-in '
+        "text.",
+    )
+    hours_monday = _hours_field("monday", "Monday")
+    hours_tuesday = _hours_field("tuesday", "Tuesday")
+    hours_wednesday = _hours_field("wednesday", "Wednesday")
+    hours_thursday = _hours_field("thursday", "Thursday")
+    hours_friday = _hours_field("friday", "Friday")
+    hours_saturday = _hours_field("saturday", "Saturday")
+    hours_sunday = _hours_field("sunday", "Sunday")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
