@@ -204,9 +204,7 @@ def test_it_never_puts_the_full_document_in_the_prompt(crm):
 
 def test_it_puts_addresses_in_the_prompt_only_for_a_number_on_file(crm):
     checked = build_customer_context(conversation().pk, ["529.982.247-25"])
-    stranger = build_customer_context(
-        conversation(wa_id="5521912345678").pk, ["529.982.247-25"]
-    )
+    stranger = build_customer_context(conversation(wa_id="5521912345678").pk, ["529.982.247-25"])
     assert checked.identity_checked and not stranger.identity_checked
     assert "Rua Augusta" in checked.prompt_text()
     assert "Rua Augusta" not in stranger.prompt_text()

@@ -122,3 +122,45 @@ class CountingClient(CrmClient):
             raise CrmError("CRM is down")
         points = self.customers.get(document)
         return None if points is None else [dict(point) for point in points]
+
+
+class ToolCrm(CountingClient):
+    """CountingClient with the tools' CRM calls: connection per point, open invoices per
+    document, tickets deduplicated by idempotency key. `fail` makes every call raise."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections = {"PI-1": {"online": False, "last_seen": None, "signal_dbm": -28.0}}
+        self.invoices = {
+            "52998224725": [
+                {
+                    "id": "F-1",
+                    "due_date": "2026-01-10",
+                    "amount": "99.90",
+                    "status": "aberta",
+                    "barcode": "34191.79001 01043.510047",
+                }
+            ]
+        }
+        self.tickets: dict[str, dict] = {}  # idempotency key -> ticket with protocol
+        self.ticket_calls: list[dict] = []
+
+    def fetch_connection(self, point_id, *, deadline):
+        if self.fail:
+            raise CrmError("CRM is down")
+        return dict(self.connections[point_id])
+
+    def fetch_invoices(self, document, *, deadline):
+        if self.fail:
+            raise CrmError("CRM is down")
+        return [dict(invoice) for invoice in self.invoices.get(document, [])]
+
+    def create_ticket(self, document, ticket, *, deadline):
+        with self._lock:
+            self.ticket_calls.append(dict(ticket))
+            if self.fail:
+                raise CrmError("CRM is down")
+            key = ticket["idempotency_key"]
+            if key not in self.tickets:
+                self.tickets[key] = dict(ticket, protocol=f"P{len(self.tickets) + 1:05d}")
+            return self.tickets[key]["protocol"]
