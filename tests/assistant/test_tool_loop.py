@@ -262,9 +262,8 @@ async def test_it_runs_parallel_calls_and_answers_each_in_one_round(api, crm):
     assert len(api.calls) == 2
     second = api.calls[1]["input"]
     kinds = [item.get("type", item.get("role")) for item in second]
-    assert kinds == ["user", "function_call", "function_call", "function_call_output"] + [
-        "function_call_output"
-    ]
+    calls, answers = ["function_call"] * 2, ["function_call_output"] * 2
+    assert kinds == ["user", *calls, *answers]
     assert [o["call_id"] for o in outputs(api.calls[1])] == ["call_1_0", "call_1_1"]
     assert {c["name"] for c in reply.tool_calls} == {"get_connection_status", "list_open_invoices"}
 

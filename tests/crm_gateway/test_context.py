@@ -9,7 +9,6 @@ from conversations.runtime import reset_runtime_cache
 from conversations.whatsapp import sender
 from crm_gateway import keys
 from crm_gateway.client import CrmClient
-from crm_gateway.customers import parse_customer
 from crm_gateway.context import (
     DEFAULT_NOTICE_TEMPLATE,
     CustomerContext,
@@ -17,6 +16,7 @@ from crm_gateway.context import (
     claim_notice,
     notice_text,
 )
+from crm_gateway.customers import parse_customer
 from crm_gateway.outages import open_outage
 from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
