@@ -17,6 +17,7 @@ from conversations.assistant.offline import (
     SLOW_STEPS,
     offline_reply,
 )
+from conversations.assistant.offline_actions import NO_HANDOFF
 from conversations.assistant.openai_assistant import (
     AssistantError,
     AssistantRequest,
@@ -299,8 +300,9 @@ def test_it_acknowledges_a_burst_as_one_batch():
     assert DOWN_STEPS in reply
 
 
-def test_it_routes_a_request_for_a_person():
-    assert "atendente da nossa equipe" in offline_reply(request("quero falar com um atendente"))
+def test_it_does_not_promise_a_person_without_tools():
+    reply = offline_reply(request("quero falar com um atendente"))
+    assert reply == NO_HANDOFF  # nothing would hand the conversation over
 
 
 def test_it_is_deterministic():
