@@ -78,3 +78,12 @@ def test_it_keeps_nothing_when_the_crm_fails(conversation):
     with pytest.raises(CrmError):
         open_one(conversation, crm)
     assert Ticket.objects.count() == 0
+
+
+def test_the_admin_lists_tickets_read_only(admin_client, conversation):
+    ticket = open_one(conversation, ToolCrm())
+    html = admin_client.get("/admin/crm_gateway/ticket/").content.decode()
+    assert ticket.protocol in html and "PI-1" in html
+    page = admin_client.get(f"/admin/crm_gateway/ticket/{ticket.pk}/change/").content.decode()
+    assert 'name="protocol"' not in page  # nobody edits what the CRM holds
+    assert admin_client.get("/admin/crm_gateway/ticket/add/").status_code == 403
