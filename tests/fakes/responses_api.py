@@ -17,7 +17,8 @@ Knobs (all may be changed while running):
 - script: answers used first, one per call, before `reply`: a string (a text answer) or a list of
   output items built with function_call(name, **arguments) and reasoning() (a model that calls
   tools, several at once if the list holds several calls).
-- usage: the token usage every answer reports.
+- usage: the token usage every answer reports, or a function(body) -> usage.
+- reply may also return a list of output items (function calls): a model that decides per request.
 """
 
 import json
@@ -166,11 +167,17 @@ class FakeResponsesAPI:
             raise ConnectionAbortedError  # shutting down: drop the connection quietly
         model = body.get("model", "")
         if isinstance(step, list):
-            return Reply(200, response_object("", model, number, step, self.usage))
+            return Reply(200, response_object("", model, number, step, self._usage(body)))
         if isinstance(step, str):
-            return Reply(200, response_object(step, model, number, usage=self.usage))
+            return Reply(200, response_object(step, model, number, usage=self._usage(body)))
+        usage = self._usage(body)
         text = self.reply(body) if callable(self.reply) else self.reply
-        return Reply(200, response_object(text, model, number, usage=self.usage))
+        if isinstance(text, list):
+            return Reply(200, response_object("", model, number, text, usage))
+        return Reply(200, response_object(text, model, number, usage=usage))
+
+    def _usage(self, body: dict) -> dict:
+        return self.usage(body) if callable(self.usage) else self.usage
 
     def start(self) -> "FakeResponsesAPI":
         self._server.start()
