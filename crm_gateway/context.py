@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from conversations.masking import mask_document
@@ -153,7 +153,7 @@ def build_customer_context(conversation_id: int, batch_texts: list[str]) -> Cust
         wa_id=customer.wa_id,
     )
     _release_connection()
-    record = _executor().submit(_safe_lookup, lookup.lookup_customer, document, conversation_id)
+    record = _executor().submit(_record_lookup, document, conversation_id)
     result = _safe_lookup(lookup.lookup_points, document, conversation_id)
     phones = (record.result().customer or {}).get("phones") or []
     context.identity_checked = customer.wa_id in phones
@@ -207,6 +207,15 @@ def _safe_lookup(lookup_fn, document: str, conversation_id: int) -> lookup.Looku
     except Exception:  # the lookup is built not to raise; a bug there must not cost the reply
         logger.exception("conversation %s: CRM lookup failed unexpectedly", conversation_id)
         return lookup.LookupResult(lookup.ERROR, [], "none")
+
+
+def _record_lookup(document: str, conversation_id: int) -> lookup.LookupResult:
+    """The customer-record lookup, on a pool thread: reading the runtime settings there may open
+    a database connection, given back at once so idle pool threads hold none."""
+    try:
+        return _safe_lookup(lookup.lookup_customer, document, conversation_id)
+    finally:
+        connections.close_all()
 
 
 def _outage_dict(outage: Outage) -> dict:

@@ -87,3 +87,35 @@ def test_the_admin_lists_tickets_read_only(admin_client, conversation):
     page = admin_client.get(f"/admin/crm_gateway/ticket/{ticket.pk}/change/").content.decode()
     assert 'name="protocol"' not in page  # nobody edits what the CRM holds
     assert admin_client.get("/admin/crm_gateway/ticket/add/").status_code == 403
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_one_ticket_when_two_attempts_race_on_postgresql(live_database_url):
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    assert connection.vendor == "postgresql"
+    customer = Customer.objects.create(wa_id="5511987650001", document=CPF)
+    talk = Conversation.objects.create(customer=customer)
+    crm = ToolCrm()
+    barrier, protocols, errors = threading.Barrier(2), [], []
+
+    def attempt():
+        try:
+            barrier.wait()
+            protocols.append(open_one(talk, crm).protocol)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert protocols == ["P00001", "P00001"]
+    assert Ticket.objects.count() == 1 and len(crm.tickets) == 1

@@ -4,6 +4,7 @@ what the LLM receives (the real SDK against the fake Responses API)."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from conversations import events
@@ -131,3 +132,24 @@ async def test_it_never_puts_an_address_in_the_llm_input_for_a_number_not_on_fil
 async def test_it_gives_the_llm_the_address_for_a_number_on_file(staff_events, llm):
     await say(ON_FILE, f"meu CPF é {CPF}")
     assert "Rua Augusta, 1200" in llm.calls[-1]["instructions"]
+
+
+@pytest.mark.live
+async def test_on_postgresql_the_handoff_and_the_identity_rule_hold(
+    live_database_url, live_redis_url, staff_events
+):
+    handed = await say(ON_FILE, "quero falar com um atendente")
+    conversation = await Conversation.objects.aget(pk=handed)
+    assert conversation.handoff_source == Conversation.HandoffSource.TOOL
+    assert conversation.handoff_at is not None
+    assert [kind for kind, _ in await sync_to_async(outbound)(handed)] == [Message.Kind.HANDOFF]
+
+    await say(STRANGER, "minha internet caiu")
+    other = await say(STRANGER, "529.982.247-25")
+    offer = (await sync_to_async(outbound)(other))[-1][1]
+    assert "Rua Augusta" not in offer and "não está registrado" in offer  # not on file
+    turn = await Turn.objects.filter(conversation_id=other).alast()
+    assert [(c["name"], c["ok"]) for c in turn.tool_calls] == [("get_installation_points", False)]
+    # The ORM calls above ran on asgiref's sync thread: give its connection back, or the test
+    # database cannot be dropped.
+    await sync_to_async(connections.close_all)()
