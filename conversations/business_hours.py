@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from conversations import defaults
 
@@ -33,13 +34,15 @@ def validate_handoff_closed_template(value: str) -> None:
         fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
     except ValueError:
         raise ValidationError(
-            "Unbalanced braces: use {when} for when the staff are back and {{ or }} for a "
-            "literal brace."
+            _(
+                "Unbalanced braces: use {when} for when the staff are back and {{ or }} for a "
+                "literal brace."
+            )
         ) from None
     unknown = sorted({name for name in fields if name not in defaults.HANDOFF_CLOSED_PLACEHOLDERS})
     if unknown:
         raise ValidationError(
-            "Unknown placeholder %(names)s: only {when} is available.",
+            _("Unknown placeholder %(names)s: only {when} is available."),
             params={"names": ", ".join("{" + name + "}" for name in unknown)},
         )
 
@@ -50,10 +53,10 @@ def validate_business_hours(value: str) -> None:
         return
     match = _HOURS.fullmatch(value)
     if not match or (match.group(3) == "24" and match.group(4) != "00"):
-        raise ValidationError('Write the hours as "08:00-18:00", or leave blank for closed.')
+        raise ValidationError(_('Write the hours as "08:00-18:00", or leave blank for closed.'))
     opens, closes = value.split("-")
     if opens >= closes:
-        raise ValidationError("The opening time must be before the closing time.")
+        raise ValidationError(_("The opening time must be before the closing time."))
 
 
 def _minutes(hhmm: str) -> int:

@@ -11,6 +11,7 @@ from django.core.validators import (
     RegexValidator,
 )
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from conversations import defaults
 from conversations.business_hours import (
@@ -53,14 +54,14 @@ def validate_notice_template(value: str) -> None:
         )
 
 
-def _hours_field(day: str, label: str) -> models.CharField:
+def _hours_field(day: str, label) -> models.CharField:
     return models.CharField(
-        f"hours on {label}",
+        label,
         max_length=11,
         blank=True,
         default=defaults.BUSINESS_HOURS[day],
         validators=[validate_business_hours],
-        help_text='When staff answer, e.g. "08:00-18:00" (São Paulo time); blank: closed.',
+        help_text=_('When staff answer, e.g. "08:00-18:00" (São Paulo time); blank: closed.'),
     )
 
 
@@ -208,37 +209,44 @@ class RuntimeSettings(models.Model):
     )
     # Tools and handoff (issue 12)
     assistant_tools_enabled = models.BooleanField(
-        "assistant tools",
+        _("assistant tools"),
         default=defaults.ASSISTANT_TOOLS_ENABLED,
-        help_text="Let the assistant act: hand over to a person, show points, connection and "
-        "invoices, open tickets. Off: it only answers in text.",
+        help_text=_(
+            "Let the assistant act: hand over to a person, show points, connection and "
+            "invoices, open tickets. Off: it only answers in text."
+        ),
     )
     handoff_message = models.TextField(
+        _("handoff message"),
         default=defaults.HANDOFF_MESSAGE,
         blank=True,
         validators=[_max_chars(2000, "the after-hours text is added to it")],
-        help_text="Sent once when the assistant hands a conversation to the staff. Leave blank "
-        "to restore the built-in text.",
+        help_text=_(
+            "Sent once when the assistant hands a conversation to the staff. Leave blank to "
+            "restore the built-in text."
+        ),
     )
     handoff_closed_template = models.TextField(
-        "after-hours text",
+        _("after-hours text"),
         default=defaults.HANDOFF_CLOSED_TEMPLATE,
         blank=True,
         validators=[
             _max_chars(1000, "it follows the handoff message"),
             validate_handoff_closed_template,
         ],
-        help_text="Added to the handoff message outside business hours. {when} is replaced by "
-        'when the staff are back (e.g. "amanhã às 08:00"). Leave blank to restore the built-in '
-        "text.",
+        help_text=_(
+            "Added to the handoff message outside business hours. {when} is replaced by when "
+            'the staff are back (e.g. "amanhã às 08:00"). Leave blank to restore the built-in '
+            "text."
+        ),
     )
-    hours_monday = _hours_field("monday", "Monday")
-    hours_tuesday = _hours_field("tuesday", "Tuesday")
-    hours_wednesday = _hours_field("wednesday", "Wednesday")
-    hours_thursday = _hours_field("thursday", "Thursday")
-    hours_friday = _hours_field("friday", "Friday")
-    hours_saturday = _hours_field("saturday", "Saturday")
-    hours_sunday = _hours_field("sunday", "Sunday")
+    hours_monday = _hours_field("monday", _("hours on Monday"))
+    hours_tuesday = _hours_field("tuesday", _("hours on Tuesday"))
+    hours_wednesday = _hours_field("wednesday", _("hours on Wednesday"))
+    hours_thursday = _hours_field("thursday", _("hours on Thursday"))
+    hours_friday = _hours_field("friday", _("hours on Friday"))
+    hours_saturday = _hours_field("saturday", _("hours on Saturday"))
+    hours_sunday = _hours_field("sunday", _("hours on Sunday"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import RuntimeSettings
 from conversations.runtime import get_or_create_settings_row, reset_runtime_cache
@@ -68,10 +69,12 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Tools and handoff",
+            _("Tools and handoff"),
             {
-                "description": "What the assistant may do, and what the customer is told when "
-                "it hands the conversation to the staff (with their hours, São Paulo time).",
+                "description": _(
+                    "What the assistant may do, and what the customer is told when it hands the "
+                    "conversation to the staff (with their hours, São Paulo time)."
+                ),
                 "fields": (
                     "assistant_tools_enabled",
                     "handoff_message",
