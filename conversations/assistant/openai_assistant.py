@@ -15,7 +15,8 @@ one function_call_output per call are appended to the input, and the model is ca
 most MAX_TOOL_ROUNDS calls per reply, all inside the same time budget, the last one with
 tool_choice="none" so the model must answer in text. A transfer_to_human ends the loop at once:
 the engine sends the handoff message instead of a reply. Reasoning items come back whole
-(include=["reasoning.encrypted_content"]) since nothing is stored at OpenAI.
+(include=["reasoning.encrypted_content"]) since nothing is stored at OpenAI; a model without
+reasoning refuses that include (HTTP 400), so it is asked again without it and remembered.
 """
 
 import asyncio
@@ -145,17 +146,12 @@ async def _rounds(request: AssistantRequest, reply: AssistantReply) -> Assistant
             for round_number in range(1, MAX_TOOL_ROUNDS + 1):
                 options: dict[str, Any] = {}
                 if session is not None:
-                    options = {"tools": TOOLS, "include": REASONING_INCLUDE}
+                    options = {"tools": TOOLS}
+                    if request.model not in _NO_ENCRYPTED_REASONING:
+                        options["include"] = REASONING_INCLUDE
                     if round_number == MAX_TOOL_ROUNDS:
                         options["tool_choice"] = "none"
-                response = await client.responses.create(
-                    model=request.model,
-                    instructions=request.full_instructions(),
-                    input=items,
-                    store=False,
-                    timeout=max(0.001, request.timeout_s - (time.monotonic() - started)),
-                    **options,
-                )
+                response = await _create(client, request, items, started, options)
                 reply.add_usage(response.usage)
                 calls = [item for item in response.output if item.type == "function_call"]
                 if session is None or not calls or round_number == MAX_TOOL_ROUNDS:
@@ -187,6 +183,33 @@ async def _rounds(request: AssistantRequest, reply: AssistantReply) -> Assistant
         len(reply.tool_calls),
     )
     return reply
+
+
+# Models that refused include=["reasoning.encrypted_content"] ("Encrypted content is not
+# supported with this model": models without reasoning, e.g. gpt-4o, gpt-4.1): learnt once per
+# process from the API's own answer, not guessed from the model's name.
+_NO_ENCRYPTED_REASONING: set[str] = set()
+
+
+async def _create(client, request: AssistantRequest, items: list, started: float, options: dict):
+    def call(**extra):
+        return client.responses.create(
+            model=request.model,
+            instructions=request.full_instructions(),
+            input=items,
+            store=False,
+            timeout=max(0.001, request.timeout_s - (time.monotonic() - started)),
+            **extra,
+        )
+
+    try:
+        return await call(**options)
+    except openai.BadRequestError as exc:
+        if "include" not in options or getattr(exc, "param", None) != "include":
+            raise
+    logger.info("model %s has no encrypted reasoning: asking again without it", request.model)
+    _NO_ENCRYPTED_REASONING.add(request.model)
+    return await call(**{k: v for k, v in options.items() if k != "include"})
 
 
 async def _run_calls(session: ToolSession, calls: list) -> list[dict]:

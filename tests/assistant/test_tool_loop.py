@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conversations.assistant import tools
+from conversations.assistant import openai_assistant, tools
 from conversations.assistant.openai_assistant import (
     MAX_TOOL_ROUNDS,
     AssistantError,
@@ -294,3 +294,24 @@ async def _session(crm, checked: bool = True) -> ToolSession:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(session)(crm, checked)
+
+
+async def test_it_asks_again_without_encrypted_reasoning_for_a_model_without_reasoning(
+    api, crm, monkeypatch
+):
+    monkeypatch.setattr(openai_assistant, "_NO_ENCRYPTED_REASONING", set())
+    api.no_encrypted_reasoning = {"gpt-4o"}
+    request = ask(await _session(crm))
+    request.model = "gpt-4o"
+    reply = await generate_reply(request)
+    assert reply.text == "Pronto!"
+    assert [("include" in body) for body in api.calls] == [True, False]
+    await generate_reply(request)  # learnt: not asked with it again
+    assert [("include" in body) for body in api.calls] == [True, False, False]
+
+
+async def test_it_reports_other_bad_requests_as_a_failure(api, crm):
+    api.fail_times, api.fail_status = 1, 400
+    with pytest.raises(AssistantError, match="HTTP 400"):
+        await generate_reply(ask(await _session(crm)))
+    assert len(api.calls) == 1

@@ -18,6 +18,8 @@ Knobs (all may be changed while running):
   output items built with function_call(name, **arguments) and reasoning() (a model that calls
   tools, several at once if the list holds several calls).
 - usage: the token usage every answer reports, or a function(body) -> usage.
+- no_encrypted_reasoning: models that answer 400 (param "include") to
+  include=["reasoning.encrypted_content"], as OpenAI's models without reasoning do.
 - reply may also return a list of output items (function calls): a model that decides per request.
 """
 
@@ -109,6 +111,7 @@ class FakeResponsesAPI:
         self.reply = reply
         self.script: list[str | list] = list(script or [])
         self.usage = usage or USAGE
+        self.no_encrypted_reasoning: set[str] = set()
         self.delay_s = delay_s
         self.fail_times = fail_times
         self.fail_status = fail_status
@@ -145,6 +148,17 @@ class FakeResponsesAPI:
         if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
             return Reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
         body = request.json()
+        if body.get("include") and body.get("model") in self.no_encrypted_reasoning:
+            with self._calls_changed:
+                self.calls.append(body)
+                self._calls_changed.notify_all()
+            error = {
+                "message": "Encrypted content is not supported with this model.",
+                "type": "invalid_request_error",
+                "param": "include",
+                "code": None,
+            }
+            return Reply(400, {"error": error})
         with self._calls_changed:
             self.calls.append(body)
             number = len(self.calls)
