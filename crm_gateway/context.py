@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
@@ -193,11 +194,15 @@ _pool_lock = threading.Lock()
 
 def _executor() -> ThreadPoolExecutor:
     """Threads for the customer-record lookup, which runs alongside the points lookup (both
-    only touch Redis and the CRM, never the database)."""
+    touch Redis and the CRM). One per turn in flight, like the slow-I/O pool the points lookup
+    runs on: a smaller pool would queue new customers' record lookups behind a slow CRM. A pool
+    of its own, since a unit of the slow-I/O pool waiting on that same pool could starve it."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="crm-record")
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.WORKER_MAX_TURNS, thread_name_prefix="crm-record"
+            )
         return _pool
 
 
