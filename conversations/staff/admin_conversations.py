@@ -185,8 +185,12 @@ class ConversationAdmin(admin.ModelAdmin):
             handler=Conversation.Handler.HUMAN
         )
         ids = list(targets.values_list("pk", flat=True))
+        now = timezone.now()
         changed = Conversation.objects.filter(pk__in=ids).update(
-            handler=Conversation.Handler.HUMAN, updated_at=timezone.now()
+            handler=Conversation.Handler.HUMAN,
+            handoff_source=Conversation.HandoffSource.STAFF,
+            handoff_at=now,
+            updated_at=now,
         )
         self._done(
             request,

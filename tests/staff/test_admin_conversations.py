@@ -57,6 +57,8 @@ def test_staff_take_over_a_conversation(agent_client, history):
     assert response.status_code == 200
     history["new"].refresh_from_db()
     assert history["new"].handler == Conversation.Handler.HUMAN
+    assert history["new"].handoff_source == Conversation.HandoffSource.STAFF
+    assert history["new"].handoff_at is not None
     assert "1 conversation(s) taken over" in response.content.decode()
 
 
