@@ -81,10 +81,9 @@ SLOW_STEPS = (
 )
 BILLING_UNKNOWN = "Posso enviar a segunda via das suas faturas em aberto por aqui."
 CRM_DOWN = "No momento não consegui consultar o seu cadastro, mas sigo ajudando por aqui."
-HOW_CAN_I_HELP = (
-    "Como posso ajudar? Posso ver quedas de conexão, internet lenta, segunda via de boleto ou "
-    "chamar um atendente."
-)
+WHAT_I_DO = "quedas de conexão, internet lenta, segunda via de boleto ou chamar um atendente"
+WHAT_I_DO_WITHOUT_TOOLS = "quedas de conexão, internet lenta ou segunda via de boleto"
+HOW_CAN_I_HELP = f"Como posso ajudar? Posso ver {WHAT_I_DO}."
 
 
 def offline_reply(request) -> str:
@@ -143,7 +142,9 @@ def offline_reply(request) -> str:
         parts.append(ASK_DOCUMENT)
     if not topics:
         known_now = status == "known" and sent_document
-        parts.append("Em que posso ajudar agora?" if known_now else _generic(batch, text))
+        # Tools off: nothing would call a person, so the list of what we do leaves it out.
+        generic = _generic(batch, text, can_hand_over=session is not None)
+        parts.append("Em que posso ajudar agora?" if known_now else generic)
     return " ".join(parts)
 
 
@@ -181,16 +182,16 @@ def _has(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
 
 
-def _generic(batch: list[str], text: str) -> str:
+def _generic(batch: list[str], text: str, can_hand_over: bool = True) -> str:
+    what = WHAT_I_DO if can_hand_over else WHAT_I_DO_WITHOUT_TOOLS
     if not batch or _only_greeting(text):
-        return HOW_CAN_I_HELP
+        return f"Como posso ajudar? Posso ver {what}."
     words = batch[-1].split()
     snippet = " ".join(words[:8])[:60]
     if len(words) > 8 or len(snippet) < len(" ".join(words)):
         snippet += "…"
     return (
-        f'Sobre a sua mensagem "{snippet}": posso ajudar com quedas de conexão, internet lenta, '
-        "segunda via de boleto ou chamar um atendente. Pode me contar um pouco mais?"
+        f'Sobre a sua mensagem "{snippet}": posso ajudar com {what}. Pode me contar um pouco mais?'
     )
 
 

@@ -119,3 +119,17 @@ def test_it_opens_one_ticket_when_the_batch_runs_again(crm):
 def test_it_does_not_open_a_ticket_on_yes_without_an_offer(crm):
     answer = reply(make_session(crm), "oi", "Olá!", "sim", roles=["user", "assistant", "user"])
     assert "protocolo" not in answer and Ticket.objects.count() == 0
+
+
+def test_it_offers_a_person_only_when_a_tool_can_call_one(crm):
+    session = make_session(crm)
+    with_tools = reply(session, "oi")
+    request = AssistantRequest(
+        instructions="",
+        model="offline",
+        transcript=[{"role": "user", "content": "oi"}],
+        context=session.context,
+    )
+    without_tools = offline_reply(request)
+    assert "chamar um atendente" in with_tools
+    assert "atendente" not in without_tools and "segunda via de boleto" in without_tools
