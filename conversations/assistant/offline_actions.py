@@ -13,9 +13,9 @@ from django.utils import timezone
 from conversations.assistant import tools
 
 NOT_CHECKED = (
-    "Encontrei o cadastro, mas este número de WhatsApp não está registrado para esse documento, "
-    'então não posso mostrar dados da conta por aqui. Se quiser, escreva "atendente" e uma '
-    "pessoa da nossa equipe confirma os seus dados."
+    "Este número de WhatsApp não está registrado para o documento informado, então não posso "
+    'mostrar dados da conta por aqui. Se quiser, escreva "atendente" e uma pessoa da nossa '
+    "equipe confirma os seus dados."
 )
 UNAVAILABLE = (
     "Não consegui consultar o sistema agora. Tente de novo em alguns minutos, ou escreva "
