@@ -9,6 +9,11 @@ lookup as both systems do; LLM 15-20 s), scaled 1:100. The baseline is the syste
 one locked turn per message, waiting for the lock with the seed's backoff (100 ms doubling to a
 2 s cap) for up to 30 s, lock TTL 120 s; on timeout it replies "Desculpe, estou processando sua
 mensagem anterior". Both run in this process through the same sender and database.
+
+    .venv/bin/python bench/engine_timeline.py --tools
+
+runs the same timeline through the real assistant and its tools (bench/engine_tools.py), tools
+off and on side by side: LLM calls and tokens per turn.
 """
 
 import argparse
@@ -23,14 +28,18 @@ SCALE = 100
 MESSAGE_GAP_S = 12 / SCALE
 ERROR_TEXT = "Desculpe, estou processando sua mensagem anterior"
 TEXTS = ["529.982.247-25", "130", "ainda sem internet", "a luz está vermelha", "já reiniciei", "?"]
+# A conversation in which no message needs a tool (bench/engine_tools.py's model calls none).
+NO_TOOL_TEXTS = ["oi", "130", "tudo bem?", "obrigado", "até mais", "?"]
 
 
-async def customer(conversation_id: int, on_message, messages: int, offset_s: float) -> None:
+async def customer(
+    conversation_id: int, on_message, messages: int, offset_s: float, texts=TEXTS
+) -> None:
     from conversations.threads import in_thread
 
     await asyncio.sleep(offset_s)
     for n in range(messages):
-        message = await in_thread(bench.store)(conversation_id, TEXTS[n % len(TEXTS)])
+        message = await in_thread(bench.store)(conversation_id, texts[n % len(texts)])
         await on_message(conversation_id, message)
         await asyncio.sleep(MESSAGE_GAP_S)
 
@@ -159,7 +168,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--messages", type=int, default=6, help="per customer, 12 s apart")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tools", action="store_true", help="tools off and on, real assistant")
     args = parser.parse_args()
+    if args.tools:
+        return main_tools(args)
     mode = bench.setup()
     from conversations.threads import in_thread
 
@@ -183,6 +195,59 @@ def main() -> None:
         base, ours = results["baseline"][key], results["engine"][key]
         fmt = "{:>10.1f}" if isinstance(ours, float) else "{:>10}"
         print(f"{key:40} {fmt.format(base)} {fmt.format(ours)}")
+
+
+def main_tools(args) -> None:
+    import functools
+
+    import engine_tools
+
+    mode = bench.setup()
+    from conversations.threads import in_thread
+
+    print(f"engine timeline with tools ({mode}); time scaled 1:{SCALE}, shown in real seconds")
+    print(f"{args.customers} customers x {args.messages} messages, 12 s apart; LLM 15-20 s a call")
+    # A short first pass, discarded: the SDK's first calls (imports, pools) would cost the first
+    # measured run seconds the others do not pay.
+    scenarios = [("warm-up", TEXTS, 2, 2)]
+    scenarios += [
+        ("connection down", TEXTS, args.customers, args.messages),
+        ("no tool needed", NO_TOOL_TEXTS, args.customers, args.messages),
+    ]
+    for scenario, texts, customers, messages in scenarios:
+        results = {}
+        for name, tools in (("tools off", False), ("tools on", True)):
+            random.seed(args.seed)
+            offsets = [random.uniform(0, 1.0) for _ in range(customers)]
+            bench.reset_data()
+            bench.configure(
+                **bench.SCALED,
+                supersede_enabled=True,
+                supersede_cap=2,
+                assistant_tools_enabled=tools,
+            )
+            ids = bench.new_conversations(customers)
+
+            async def go(ids=ids, offsets=offsets, texts=texts, messages=messages):
+                found = await engine_tools.run(
+                    ids,
+                    messages,
+                    offsets,
+                    customer=functools.partial(customer, texts=texts),
+                    wait_settled=wait_settled,
+                )
+                # figures() counts no LLM calls here: the fake API's count (in found) wins.
+                return await in_thread(figures)(ids, 0) | found
+
+            results[name] = asyncio.run(go())
+        if scenario == "warm-up":
+            continue
+        print(f"\n{scenario}: {' / '.join(texts)}")
+        print(f"{'':40} {'tools off':>10} {'tools on':>10}")
+        for key, ours in results["tools on"].items():
+            off = results["tools off"][key]
+            fmt = "{:>10.2f}" if isinstance(ours, float) else "{:>10}"
+            print(f"{key:40} {fmt.format(off)} {fmt.format(ours)}")
 
 
 if __name__ == "__main__":

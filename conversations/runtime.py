@@ -61,6 +61,16 @@ class RuntimeSnapshot:
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
     # Operations (issue 14): the dashboard's token prices (blank: no cost estimate).
     llm_prices: str = defaults.LLM_PRICES
+    assistant_tools_enabled: bool = defaults.ASSISTANT_TOOLS_ENABLED
+    handoff_message: str = defaults.HANDOFF_MESSAGE
+    handoff_closed_template: str = defaults.HANDOFF_CLOSED_TEMPLATE
+    hours_monday: str = defaults.BUSINESS_HOURS["monday"]
+    hours_tuesday: str = defaults.BUSINESS_HOURS["tuesday"]
+    hours_wednesday: str = defaults.BUSINESS_HOURS["wednesday"]
+    hours_thursday: str = defaults.BUSINESS_HOURS["thursday"]
+    hours_friday: str = defaults.BUSINESS_HOURS["friday"]
+    hours_saturday: str = defaults.BUSINESS_HOURS["saturday"]
+    hours_sunday: str = defaults.BUSINESS_HOURS["sunday"]
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod
@@ -73,6 +83,8 @@ class RuntimeSnapshot:
             "fallback_reply": defaults.FALLBACK_REPLY,
             "outage_notice_template": defaults.OUTAGE_NOTICE_TEMPLATE,
             "transcription_model": defaults.TRANSCRIPTION_MODEL,
+            "handoff_message": defaults.HANDOFF_MESSAGE,
+            "handoff_closed_template": defaults.HANDOFF_CLOSED_TEMPLATE,
         }
         for name, fallback in fallbacks.items():
             if not (values[name] or "").strip():

@@ -14,6 +14,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from conversations import defaults
+from conversations.business_hours import (
+    validate_business_hours,
+    validate_handoff_closed_template,
+)
 
 # WhatsApp refuses text bodies longer than this.
 WHATSAPP_TEXT_MAX = 4096
@@ -76,6 +80,17 @@ def parse_llm_prices(text: str) -> dict[str, tuple[float, float, float]]:
 
 def validate_llm_prices(value: str) -> None:
     parse_llm_prices(value)
+
+
+def _hours_field(day: str, label) -> models.CharField:
+    return models.CharField(
+        label,
+        max_length=11,
+        blank=True,
+        default=defaults.BUSINESS_HOURS[day],
+        validators=[validate_business_hours],
+        help_text=_('When staff answer, e.g. "08:00-18:00" (São Paulo time); blank: closed.'),
+    )
 
 
 class RuntimeSettings(models.Model):
@@ -290,6 +305,46 @@ class RuntimeSettings(models.Model):
             "tokens with the prices of the model in use."
         ),
     )
+    # Tools and handoff (issue 12)
+    assistant_tools_enabled = models.BooleanField(
+        _("assistant tools"),
+        default=defaults.ASSISTANT_TOOLS_ENABLED,
+        help_text=_(
+            "Let the assistant act: hand over to a person, show points, connection and "
+            "invoices, open tickets. Off: it only answers in text."
+        ),
+    )
+    handoff_message = models.TextField(
+        _("handoff message"),
+        default=defaults.HANDOFF_MESSAGE,
+        blank=True,
+        validators=[_max_chars(2000, "the after-hours text is added to it")],
+        help_text=_(
+            "Sent once when the assistant hands a conversation to the staff. Leave blank to "
+            "restore the built-in text."
+        ),
+    )
+    handoff_closed_template = models.TextField(
+        _("after-hours text"),
+        default=defaults.HANDOFF_CLOSED_TEMPLATE,
+        blank=True,
+        validators=[
+            _max_chars(1000, "it follows the handoff message"),
+            validate_handoff_closed_template,
+        ],
+        help_text=_(
+            "Added to the handoff message outside business hours. {when} is replaced by when "
+            'the staff are back (e.g. "amanhã às 08:00"). Leave blank to restore the built-in '
+            "text."
+        ),
+    )
+    hours_monday = _hours_field("monday", _("hours on Monday"))
+    hours_tuesday = _hours_field("tuesday", _("hours on Tuesday"))
+    hours_wednesday = _hours_field("wednesday", _("hours on Wednesday"))
+    hours_thursday = _hours_field("thursday", _("hours on Thursday"))
+    hours_friday = _hours_field("friday", _("hours on Friday"))
+    hours_saturday = _hours_field("saturday", _("hours on Saturday"))
+    hours_sunday = _hours_field("sunday", _("hours on Sunday"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -3,7 +3,7 @@ from django.db.models import Count
 
 from crm_gateway import keys, lookup
 from crm_gateway.breaker import crm_breaker
-from crm_gateway.models import Outage, OutageNotice
+from crm_gateway.models import Outage, OutageNotice, Ticket
 
 
 class ActiveFilter(admin.SimpleListFilter):
@@ -96,3 +96,28 @@ class OutageAdmin(admin.ModelAdmin):
             stats = None
         extra_context["crm_stats"] = stats
         return super().changelist_view(request, extra_context=extra_context)
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    """Tickets the assistant opened in the CRM: read-only, the CRM is where they are worked."""
+
+    list_display = ("protocol", "category", "point_id", "conversation", "created_at")
+    list_filter = ("category",)
+    search_fields = ("protocol", "point_id")
+    readonly_fields = (
+        "protocol",
+        "category",
+        "point_id",
+        "description",
+        "conversation",
+        "idempotency_key",
+        "created_at",
+    )
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

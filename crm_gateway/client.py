@@ -20,9 +20,25 @@ Calls use a connect timeout and a read timeout bounded by the runtime setting "C
 included, never takes longer than that timeout. A circuit breaker (crm_gateway.breaker) stops
 calling a failing CRM for a cool-down. Without CRM_BASE_URL the built-in demo CRM answers.
 
-Another CRM: subclass CrmClient, implement fetch_points(), and point the CRM_CLIENT_CLASS
-setting at it (dotted path); crm_gateway.adapters builds it with base_url=CRM_BASE_URL and
-token=CRM_API_TOKEN.
+    GET {CRM_BASE_URL}/customers/{document}
+    200: {"name": "...", "phones": ["...", ...]} (other keys are ignored); 404: no such customer.
+         The phones are what identity is checked against: a customer is *checked* when the
+         WhatsApp number they write from, normalised (country code 55 added to 10-11 digit
+         numbers, ninth digit added to old-form mobiles), is one of them.
+    GET {CRM_BASE_URL}/installation-points/{point_id}/connection
+    200: {"online": bool, "last_seen": ISO-8601 or null, "signal_dbm": number or null}
+    GET {CRM_BASE_URL}/customers/{document}/invoices?status=open
+    200: a list of {"id", "due_date", "amount", "status", "barcode"?, "pix_code"?, "pdf_url"?}
+    POST {CRM_BASE_URL}/customers/{document}/tickets
+         {"point_id", "category", "description", "idempotency_key"}
+    201: {"protocol": "..."} for a new ticket; 200 with the same protocol when the key repeats.
+    For connection, invoices and tickets, 404 or 501 means the CRM does not offer the feature.
+
+Another CRM: subclass CrmClient, implement fetch_points() and, where the CRM can, fetch_customer(),
+fetch_connection(), fetch_invoices() and create_ticket() (left out, they raise CrmNotSupported
+and the assistant says the feature is not available); point the CRM_CLIENT_CLASS setting at it
+(dotted path); crm_gateway.adapters builds it with base_url=CRM_BASE_URL and token=CRM_API_TOKEN.
+Without fetch_customer() no customer is ever checked, so no personal data reaches the assistant.
 """
 
 import logging
@@ -35,19 +51,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from conversations import metrics
 from conversations.masking import mask_document
+from crm_gateway import customers
 from crm_gateway.breaker import CircuitBreaker, crm_breaker
+from crm_gateway.errors import CrmError, CrmNotSupported, CrmUnavailable
+
+__all__ = ["CrmClient", "CrmError", "CrmNotSupported", "CrmUnavailable", "HttpCrmClient"]
 
 logger = logging.getLogger(__name__)
 
 POINT_FIELDS = ("id", "address", "city", "region", "status")
-
-
-class CrmError(Exception):
-    """The CRM did not give a usable answer (down, slow, 5xx, bad body, breaker open)."""
-
-
-class CrmUnavailable(CrmError):
-    """The circuit breaker is open: the CRM was not called."""
 
 
 def parse_points(body) -> list[dict]:
@@ -86,25 +98,61 @@ class CrmClient:
 
         Returns within `timeout` seconds (plus a few milliseconds of bookkeeping).
         """
+        return self._call("points", self.fetch_points, document, timeout=timeout)
+
+    def customer(self, document: str, *, timeout: float) -> dict | None:
+        """{"name", "phones" (normalised)}, None for an unknown customer; CrmError otherwise."""
+        return self._call("customer", self.fetch_customer, document, timeout=timeout)
+
+    def connection_status(self, point_id: str, *, timeout: float) -> dict:
+        return self._call("connection", self.fetch_connection, point_id, timeout=timeout)
+
+    def open_invoices(self, document: str, *, timeout: float) -> list[dict]:
+        return self._call("invoices", self.fetch_invoices, document, timeout=timeout)
+
+    def open_ticket(self, document: str, ticket: dict, *, timeout: float) -> str:
+        """The protocol of the ticket `ticket` ({"point_id", "category", "description",
+        "idempotency_key"}); the same key always gives the same protocol."""
+        return self._call("ticket", self.create_ticket, document, ticket, timeout=timeout)
+
+    def _call(self, what: str, fetch, *args, timeout: float):
         if timeout <= 0:
             raise CrmError("no time left for the CRM")  # not the CRM's fault: breaker untouched
         if not self.breaker.allow():
             raise CrmUnavailable("circuit breaker open")
         started = time.monotonic()
         try:
-            points = self.fetch_points(document, deadline=started + timeout)
+            result = fetch(*args, deadline=started + timeout)
+        except CrmNotSupported:
+            raise  # the CRM answered; it just has no such feature
         except CrmError as exc:
-            logger.warning("CRM lookup of %s failed: %s", mask_document(document), exc)
+            logger.warning("CRM %s call for %s failed: %s", what, _masked(what, args[0]), exc)
             self.breaker.record_failure()
             raise
         finally:
-            metrics.observe(metrics.CRM_REQUEST, time.monotonic() - started, operation="points")
+            metrics.observe(metrics.CRM_REQUEST, time.monotonic() - started, operation=what)
         self.breaker.record_success()
-        return points
+        return result
 
     def fetch_points(self, document: str, *, deadline: float) -> list[dict] | None:
         """Ask the CRM before time.monotonic() reaches `deadline`; raise CrmError on failure."""
         raise NotImplementedError
+
+    def fetch_customer(self, document: str, *, deadline: float) -> dict | None:
+        raise CrmNotSupported("this CRM does not give customer records")
+
+    def fetch_connection(self, point_id: str, *, deadline: float) -> dict:
+        raise CrmNotSupported("this CRM does not give connection status")
+
+    def fetch_invoices(self, document: str, *, deadline: float) -> list[dict]:
+        raise CrmNotSupported("this CRM does not give invoices")
+
+    def create_ticket(self, document: str, ticket: dict, *, deadline: float) -> str:
+        raise CrmNotSupported("this CRM does not open tickets")
+
+
+def _masked(what: str, key: str) -> str:
+    return key if what == "connection" else mask_document(key)  # point ids are no personal data
 
 
 class HttpCrmClient(CrmClient):
@@ -128,7 +176,39 @@ class HttpCrmClient(CrmClient):
         return session
 
     def fetch_points(self, document: str, *, deadline: float) -> list[dict] | None:
-        url = f"{self.base_url}/customers/{quote(document, safe='')}/installation-points"
+        status, body = self._request(
+            "GET", f"customers/{_q(document)}/installation-points", deadline
+        )
+        return None if status == 404 else parse_points(body)
+
+    def fetch_customer(self, document: str, *, deadline: float) -> dict | None:
+        status, body = self._request("GET", f"customers/{_q(document)}", deadline)
+        return None if status == 404 else customers.parse_customer(body)
+
+    def fetch_connection(self, point_id: str, *, deadline: float) -> dict:
+        path = f"installation-points/{_q(point_id)}/connection"
+        return customers.parse_connection(self._supported(*self._request("GET", path, deadline)))
+
+    def fetch_invoices(self, document: str, *, deadline: float) -> list[dict]:
+        path = f"customers/{_q(document)}/invoices?status=open"
+        return customers.parse_invoices(self._supported(*self._request("GET", path, deadline)))
+
+    def create_ticket(self, document: str, ticket: dict, *, deadline: float) -> str:
+        path = f"customers/{_q(document)}/tickets"
+        answer = self._request("POST", path, deadline, body=ticket, ok=(200, 201))
+        return customers.parse_protocol(self._supported(*answer))
+
+    @staticmethod
+    def _supported(status: int, body):
+        if status in (404, 501):
+            raise CrmNotSupported(f"CRM answered HTTP {status}: feature not available")
+        return body
+
+    def _request(self, method: str, path: str, deadline: float, *, body=None, ok=(200,)):
+        """(status, JSON body) of a 2xx in `ok`, or (404 or 501, None). 5xx answers and
+        connection errors are retried within the deadline (a POST too: it carries an
+        idempotency key); anything else is a CrmError."""
+        url = f"{self.base_url}/{path}"
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -138,9 +218,11 @@ class HttpCrmClient(CrmClient):
             if remaining <= 0:
                 break
             try:
-                response = self.session.get(
+                response = self.session.request(
+                    method,
                     url,
                     headers=headers,
+                    json=body,
                     timeout=(min(self.CONNECT_TIMEOUT_S, remaining), remaining),
                     allow_redirects=False,
                 )
@@ -151,14 +233,13 @@ class HttpCrmClient(CrmClient):
             except requests.RequestException as exc:
                 raise CrmError(f"request failed ({type(exc).__name__})") from exc
             else:
-                if response.status_code == 404:
-                    return None
-                if response.status_code == 200:
+                if response.status_code in (404, 501):
+                    return response.status_code, None
+                if response.status_code in ok:
                     try:
-                        body = response.json()
+                        return response.status_code, response.json()
                     except ValueError as exc:
                         raise CrmError("answer is not JSON") from exc
-                    return parse_points(body)
                 if response.status_code < 500:
                     raise CrmError(f"CRM answered HTTP {response.status_code}")
                 problem = f"CRM answered HTTP {response.status_code}"
@@ -168,3 +249,7 @@ class HttpCrmClient(CrmClient):
             logger.info("CRM attempt %d: %s; retrying in %.1f s", attempt, problem, delay)
             time.sleep(delay)
         raise CrmError(f"{problem}; gave up within the CRM timeout")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")

@@ -1,6 +1,10 @@
 """What the engine calls once per turn: the customer's document, installation points (through
 the cached CRM lookup) and the active outages that affect them, with the notices still to send.
 
+Identity: the customer is *checked* for the document when their WhatsApp number is one of the
+phones the CRM has on file for it (crm_gateway.customers.normalise_phone). Only then does the
+context (and so the LLM) hold addresses, and only then do the tools give personal data.
+
 `build_customer_context` never raises for CRM or Redis failures and returns within the CRM
 timeout plus a little bookkeeping. The engine sends each notice with
 `whatsapp.send_text(kind="notice")` right after `claim_notice` returns True.
@@ -8,11 +12,14 @@ timeout plus a little bookkeeping. The engine sends each notice with
 
 import logging
 import string
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from conversations.masking import mask_document
@@ -41,6 +48,10 @@ class CustomerContext:
     crm_ok: bool = True  # False when the CRM failed (and no stale copy): reply anyway
     active_outages: list[dict] = field(default_factory=list)
     notices: list[tuple[int, str]] = field(default_factory=list)  # (outage id, notice text)
+    identity_checked: bool = False  # the WhatsApp number is on file for the document
+    # For the tools only, never in prompt_text(): the full document and the WhatsApp number.
+    document: str = field(default="", repr=False)
+    wa_id: str = field(default="", repr=False)
 
     def prompt_text(self) -> str:
         """Portuguese context for the assistant; never the full document."""
@@ -65,12 +76,22 @@ class CustomerContext:
                     "- O cadastro (CRM) não respondeu agora: não invente dados de contrato ou "
                     "endereço; siga o atendimento e, se preciso, diga que vai verificar."
                 )
+            elif self.installation_points and not self.identity_checked:
+                lines.append(
+                    "- Documento encontrado no cadastro, mas a identidade NÃO está confirmada: "
+                    "este número de WhatsApp não é um dos telefones do titular. Não revele nem "
+                    "use endereços, faturas, chamados ou situação da conexão; pode dizer que o "
+                    "documento foi encontrado e se há falha massiva na região. Ofereça "
+                    "transferir para um atendente (transfer_to_human), que confirma a identidade."
+                )
             elif self.installation_points:
+                lines.append("- Identidade confirmada (o número é do titular).")
                 lines.append("- Pontos de instalação:")
                 for point in self.installation_points:
                     lines.append(
-                        f"  - {point.get('address')}, {point.get('city')} "
-                        f"(região {point.get('region')}), situação: {point.get('status')}"
+                        f"  - ponto {point.get('id')}: {point.get('address')}, "
+                        f"{point.get('city')} (região {point.get('region')}), "
+                        f"situação: {point.get('status')}"
                     )
             else:
                 lines.append("- Nenhum ponto de instalação encontrado para este documento.")
@@ -126,13 +147,17 @@ def build_customer_context(conversation_id: int, batch_texts: list[str]) -> Cust
         return CustomerContext(
             document_status=status if status == INVALID else UNKNOWN, masked_document=""
         )
-    context = CustomerContext(document_status=status, masked_document=mask_document(document))
+    context = CustomerContext(
+        document_status=status,
+        masked_document=mask_document(document),
+        document=document,
+        wa_id=customer.wa_id,
+    )
     _release_connection()
-    try:
-        result = lookup.lookup_points(document)
-    except Exception:  # the lookup is built not to raise; a bug there must not cost the reply
-        logger.exception("conversation %s: CRM lookup failed unexpectedly", conversation_id)
-        result = lookup.LookupResult(lookup.ERROR, [], "none")
+    record = _executor().submit(_record_lookup, document, conversation_id)
+    result = _safe_lookup(lookup.lookup_points, document, conversation_id)
+    phones = (record.result().customer or {}).get("phones") or []
+    context.identity_checked = customer.wa_id in phones
     context.crm_ok = result.crm_ok
     context.installation_points = result.points
     regions = [point.get("region") for point in result.points]
@@ -151,15 +176,51 @@ def build_customer_context(conversation_id: int, batch_texts: list[str]) -> Cust
             if outage.pk not in sent
         ]
     logger.debug(
-        "conversation %s: context %s, %d points, %d outages, crm_ok=%s in %.0f ms",
+        "conversation %s: context %s, checked=%s, %d points, %d outages, crm_ok=%s in %.0f ms",
         conversation_id,
         context.document_status,
+        context.identity_checked,
         len(context.installation_points),
         len(context.active_outages),
         context.crm_ok,
         (time.monotonic() - started) * 1000,
     )
     return context
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Threads for the customer-record lookup, which runs alongside the points lookup (both
+    touch Redis and the CRM). One per turn in flight, like the slow-I/O pool the points lookup
+    runs on: a smaller pool would queue new customers' record lookups behind a slow CRM. A pool
+    of its own, since a unit of the slow-I/O pool waiting on that same pool could starve it."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.WORKER_MAX_TURNS, thread_name_prefix="crm-record"
+            )
+        return _pool
+
+
+def _safe_lookup(lookup_fn, document: str, conversation_id: int) -> lookup.LookupResult:
+    try:
+        return lookup_fn(document)
+    except Exception:  # the lookup is built not to raise; a bug there must not cost the reply
+        logger.exception("conversation %s: CRM lookup failed unexpectedly", conversation_id)
+        return lookup.LookupResult(lookup.ERROR, [], "none")
+
+
+def _record_lookup(document: str, conversation_id: int) -> lookup.LookupResult:
+    """The customer-record lookup, on a pool thread: reading the runtime settings there may open
+    a database connection, given back at once so idle pool threads hold none."""
+    try:
+        return _safe_lookup(lookup.lookup_customer, document, conversation_id)
+    finally:
+        connections.close_all()
 
 
 def _outage_dict(outage: Outage) -> dict:

@@ -42,8 +42,32 @@ def fill_lock_key(document: str) -> str:
     return f"{PREFIX}lock:{_digest(document)}"
 
 
+def customer_key(document: str) -> str:
+    """The customer record: {"status": "found"|"unknown", "customer": {"name", "phones"}}."""
+    return f"{DATA_PREFIX}customer:{_digest(document)}"
+
+
+def customer_stale_key(document: str) -> str:
+    return f"{DATA_PREFIX}customer-stale:{_digest(document)}"
+
+
+def customer_failed_key(document: str) -> str:
+    return f"{DATA_PREFIX}customer-failed:{_digest(document)}"
+
+
+def customer_fill_lock_key(document: str) -> str:
+    return f"{PREFIX}lock:customer:{_digest(document)}"
+
+
 def document_keys(document: str) -> list[str]:
-    return [points_key(document), stale_key(document), failed_key(document)]
+    return [
+        points_key(document),
+        stale_key(document),
+        failed_key(document),
+        customer_key(document),
+        customer_stale_key(document),
+        customer_failed_key(document),
+    ]
 
 
 def counter_key(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Installation points of a customer, through the cache (django-redis, JSON values).
+"""Installation points and the customer record (name, phones), through the cache (django-redis, JSON values).
 
 - hit: no CRM call;
 - miss: single-flight: one caller takes a short Redis lock and asks the CRM; the others wait
@@ -7,14 +7,14 @@
 - a stale copy of the last non-empty answer (stale-copy TTL) is served when the CRM fails;
 - Redis down: straight to the CRM; the cache is an optimisation, never a point of failure
   (and after a failure Redis is left alone for a few seconds, see redis_health).
-Counters (hits, misses, fills, stale serves, errors) are summed in process and added to Redis
-about once a second, so a hit costs one Redis round trip; also per hour, for the dashboard.
+Counters (hits, misses, fills, stale serves, errors, also per hour for the dashboard):
+crm_gateway.counters.
 """
 
 import contextlib
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +26,8 @@ from conversations.backoff import wait_with_backoff
 from conversations.masking import mask_document
 from crm_gateway import keys, redis_health
 from crm_gateway.adapters import get_crm_client
-from crm_gateway.client import CrmClient, CrmError
+from crm_gateway.client import CrmClient, CrmError, CrmNotSupported
+from crm_gateway.counters import counters
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,6 @@ UNKNOWN = "unknown"  # the CRM does not know the document
 ERROR = "error"  # the CRM failed and there was no stale copy
 # Waiters stop waiting this long after a filler's CRM call failed.
 FAILED_MARK_TTL_S = 5
-COUNTER_FLUSH_INTERVAL_S = 1.0
 
 
 def crm_settings():
@@ -51,58 +51,60 @@ class LookupResult:
     status: str  # FOUND, EMPTY, UNKNOWN or ERROR
     points: list[dict] = field(default_factory=list)
     source: str = "cache"  # cache, crm, stale, direct (Redis down) or none
+    customer: dict | None = None  # lookup_customer's FOUND answer: {"name", "phones"}
 
     @property
     def crm_ok(self) -> bool:
         return self.status != ERROR
 
 
-class _Counters:
-    """Counts summed in process, added to Redis in one pipeline at most once a second."""
+@dataclass(frozen=True)
+class _Spec:
+    """What is looked up: its keys and the CrmClient method that asks the CRM."""
 
-    def __init__(self):
-        self._pending: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._flushed_at = time.monotonic()
-
-    def count(self, name: str) -> None:
-        with self._lock:
-            self._pending[name] = self._pending.get(name, 0) + 1
-            due = time.monotonic() - self._flushed_at >= COUNTER_FLUSH_INTERVAL_S
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            self._flushed_at = time.monotonic()
-        if not pending or not redis_health.available():
-            return  # best effort: counts are lost while Redis is down
-        try:
-            client = cache.client.get_client(write=True)
-            pipe = client.pipeline(transaction=False)
-            hour = datetime.now(UTC)
-            for name, amount in pending.items():
-                pipe.incrby(cache.make_key(keys.counter_key(name)), amount)
-                hourly = cache.make_key(keys.hourly_counter_key(name, hour))
-                pipe.incrby(hourly, amount)
-                pipe.expire(hourly, keys.HOURLY_COUNTER_TTL_S)
-            pipe.execute()
-        except keys.REDIS_ERRORS as exc:
-            redis_health.mark_down(exc)
-
-    def read(self) -> dict[str, int]:
-        self.flush()
-        stored = cache.get_many([keys.counter_key(name) for name in keys.COUNTERS])
-        return {name: int(stored.get(keys.counter_key(name)) or 0) for name in keys.COUNTERS}
-
-    def reset(self) -> None:
-        with self._lock:
-            self._pending = {}
-        cache.delete_many([keys.counter_key(name) for name in keys.COUNTERS])
+    fresh_key: Callable[[str], str]
+    stale_key: Callable[[str], str]
+    failed_key: Callable[[str], str]
+    lock_key: Callable[[str], str]
+    method: str
 
 
-counters = _Counters()
+POINTS = _Spec(
+    fresh_key=keys.points_key,
+    stale_key=keys.stale_key,
+    failed_key=keys.failed_key,
+    lock_key=keys.fill_lock_key,
+    method="installation_points",
+)
+CUSTOMER = _Spec(
+    fresh_key=keys.customer_key,
+    stale_key=keys.customer_stale_key,
+    failed_key=keys.customer_failed_key,
+    lock_key=keys.customer_fill_lock_key,
+    method="customer",
+)
+
+
+def _result(spec: _Spec, answer, source: str) -> LookupResult:
+    """The CRM's answer as a LookupResult: a list of points, a customer record, or None."""
+    if spec is CUSTOMER:
+        if answer is None:
+            return LookupResult(UNKNOWN, [], source)
+        return LookupResult(FOUND, [], source, customer=answer)
+    if answer:
+        return LookupResult(FOUND, answer, source)
+    return LookupResult(UNKNOWN if answer is None else EMPTY, [], source)
+
+
+def _value(spec: _Spec, result: LookupResult) -> dict:
+    if spec is CUSTOMER:
+        return {"status": result.status, "customer": result.customer}
+    return {"status": result.status, "points": result.points}
+
+
+def _ask(spec: _Spec, client: CrmClient, document: str, deadline: float):
+    timeout = max(0.0, deadline - time.monotonic())
+    return getattr(client, spec.method)(document, timeout=timeout)
 
 
 def _log(document: str, outcome: str, started: float) -> None:
@@ -115,23 +117,35 @@ def _log(document: str, outcome: str, started: float) -> None:
         )
 
 
-def _from_cached(value: dict) -> LookupResult:
-    return LookupResult(value["status"], list(value.get("points") or []), "cache")
+def _from_cached(value: dict, source: str = "cache") -> LookupResult:
+    points = list(value.get("points") or [])
+    return LookupResult(value["status"], points, source, customer=value.get("customer"))
 
 
 def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupResult:
     """The installation points of a valid, compact document. Never raises for CRM or Redis
     failures, and returns within the CRM timeout (plus Redis round trips)."""
+    return _lookup(POINTS, document, client)
+
+
+def lookup_customer(document: str, *, client: CrmClient | None = None) -> LookupResult:
+    """The customer record ({"name", "phones"} in .customer when FOUND), cached like the points
+    (same TTLs, single-flight, stale copy on failure). A CRM that gives no records answers
+    UNKNOWN, so nobody is ever checked against it."""
+    return _lookup(CUSTOMER, document, client)
+
+
+def _lookup(spec: _Spec, document: str, client: CrmClient | None) -> LookupResult:
     started = time.monotonic()
     runtime = crm_settings()
     deadline = started + runtime.crm_timeout_seconds
     client = client or get_crm_client()
     if not redis_health.available():
-        return _direct(document, client, deadline, started, None)
+        return _direct(spec, document, client, deadline, started, None)
     try:
-        cached = cache.get(keys.points_key(document))
+        cached = cache.get(spec.fresh_key(document))
     except keys.REDIS_ERRORS as exc:
-        return _direct(document, client, deadline, started, exc)
+        return _direct(spec, document, client, deadline, started, exc)
     if cached is not None:
         counters.count("hits")
         negative = cached.get("status") != FOUND
@@ -142,20 +156,20 @@ def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupRe
     metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="miss")
     try:
         lock = cache.lock(
-            keys.fill_lock_key(document),
+            spec.lock_key(document),
             # Freed on its own if the filler dies; a live filler is done by the CRM deadline.
             timeout=runtime.crm_timeout_seconds + 1,
         )
         acquired = lock.acquire(blocking=False)
     except keys.REDIS_ERRORS as exc:
-        return _direct(document, client, deadline, started, exc)
+        return _direct(spec, document, client, deadline, started, exc)
     try:
         if acquired:
-            return _fill(document, client, runtime, deadline, started)
-        return _wait_for_filler(document, runtime, deadline, started)
+            return _fill(spec, document, client, runtime, deadline, started)
+        return _wait_for_filler(spec, document, runtime, deadline, started)
     except keys.REDIS_ERRORS as exc:
         # Redis failed half-way; a caller that still has time goes to the CRM itself.
-        return _direct(document, client, deadline, started, exc)
+        return _direct(spec, document, client, deadline, started, exc)
     finally:
         if acquired:
             try:
@@ -164,55 +178,55 @@ def lookup_points(document: str, *, client: CrmClient | None = None) -> LookupRe
                 pass  # expired or Redis gone: nothing to release
 
 
-def _fill(document, client, runtime, deadline, started) -> LookupResult:
+def _fill(spec, document, client, runtime, deadline, started) -> LookupResult:
     # Someone may have filled between our miss and our lock.
-    cached = cache.get(keys.points_key(document))
+    cached = cache.get(spec.fresh_key(document))
     if cached is not None:
         _log(document, "filled meanwhile", started)
         return _from_cached(cached)
     try:
-        points = client.installation_points(document, timeout=max(0.0, deadline - time.monotonic()))
+        answer = _ask(spec, client, document, deadline)
+    except CrmNotSupported:
+        return LookupResult(UNKNOWN, [], "none")
     except CrmError:
         counters.count("errors")
-        _safe_set(keys.failed_key(document), 1, FAILED_MARK_TTL_S)
-        return _stale_or_error(document, started)
+        _safe_set(spec.failed_key(document), 1, FAILED_MARK_TTL_S)
+        return _stale_or_error(spec, document, started)
     counters.count("fills")
-    result = _store(document, points, runtime)
+    result = _store(spec, document, _result(spec, answer, "crm"), runtime)
     _log(document, f"filled ({result.status})", started)
     return result
 
 
-def _store(document, points, runtime) -> LookupResult:
+def _store(spec, document, result, runtime) -> LookupResult:
     """Cache the CRM's answer and return it; a Redis failure here loses only the caching."""
-    if points:
-        result = LookupResult(FOUND, points, "crm")
+    if result.status == FOUND:
         writes = [
-            (keys.points_key(document), runtime.crm_cache_ttl_seconds),
-            (keys.stale_key(document), runtime.crm_stale_ttl_seconds),
+            (spec.fresh_key(document), runtime.crm_cache_ttl_seconds),
+            (spec.stale_key(document), runtime.crm_stale_ttl_seconds),
         ]
         stale_outdated = False
     else:
-        result = LookupResult(UNKNOWN if points is None else EMPTY, [], "crm")
-        writes = [(keys.points_key(document), runtime.crm_negative_ttl_seconds)]
-        stale_outdated = True  # the CRM no longer lists those points
-    value = {"status": result.status, "points": result.points}
+        writes = [(spec.fresh_key(document), runtime.crm_negative_ttl_seconds)]
+        stale_outdated = True  # the CRM no longer lists what the stale copy holds
+    value = _value(spec, result)
     try:
         for key, ttl in writes:
             cache.set(key, value, timeout=ttl)
         cache.delete_many(
-            [keys.failed_key(document)] + ([keys.stale_key(document)] if stale_outdated else [])
+            [spec.failed_key(document)] + ([spec.stale_key(document)] if stale_outdated else [])
         )
     except keys.REDIS_ERRORS as exc:
         redis_health.mark_down(exc)
     return result
 
 
-def _wait_for_filler(document, runtime, deadline, started) -> LookupResult:
+def _wait_for_filler(spec, document, runtime, deadline, started) -> LookupResult:
     seen = {}
 
     def stored() -> bool:
-        seen["value"] = cache.get(keys.points_key(document))
-        return seen["value"] is not None or cache.get(keys.failed_key(document)) is not None
+        seen["value"] = cache.get(spec.fresh_key(document))
+        return seen["value"] is not None or cache.get(spec.failed_key(document)) is not None
 
     timeout_s = min(runtime.lock_wait_timeout_seconds, max(0.0, deadline - time.monotonic()))
     wait_with_backoff(
@@ -225,37 +239,37 @@ def _wait_for_filler(document, runtime, deadline, started) -> LookupResult:
     if seen.get("value") is not None:
         _log(document, "read the filler's answer", started)
         return _from_cached(seen["value"])
-    return _stale_or_error(document, started)
+    return _stale_or_error(spec, document, started)
 
 
-def _stale_or_error(document, started) -> LookupResult:
-    stale = _safe_get(keys.stale_key(document))
+def _stale_or_error(spec, document, started) -> LookupResult:
+    stale = _safe_get(spec.stale_key(document))
     if stale is not None:
         counters.count("stale_serves")
         metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="stale")
         _log(document, "served stale copy", started)
-        return LookupResult(FOUND, list(stale.get("points") or []), "stale")
+        return _from_cached(stale, "stale")
     _log(document, "no CRM data", started)
     metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="error")
     return LookupResult(ERROR, [], "none")
 
 
-def _direct(document, client, deadline, started, exc) -> LookupResult:
+def _direct(spec, document, client, deadline, started, exc) -> LookupResult:
     """Redis failed (`exc`) or failed moments ago (None): ask the CRM without the cache."""
     metrics.inc(metrics.CRM_CACHE_LOOKUPS, result="bypass")
     if exc is not None:
         logger.warning("CRM cache unavailable (%s); asking the CRM directly", type(exc).__name__)
         redis_health.mark_down(exc)
     try:
-        points = client.installation_points(document, timeout=max(0.0, deadline - time.monotonic()))
+        answer = _ask(spec, client, document, deadline)
+    except CrmNotSupported:
+        return LookupResult(UNKNOWN, [], "none")
     except CrmError:
         counters.count("errors")
         _log(document, "Redis and CRM failed", started)
         return LookupResult(ERROR, [], "none")
     _log(document, "direct", started)
-    if points:
-        return LookupResult(FOUND, points, "direct")
-    return LookupResult(UNKNOWN if points is None else EMPTY, [], "direct")
+    return _result(spec, answer, "direct")
 
 
 def _safe_get(key):

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class OutageQuerySet(models.QuerySet):
@@ -120,3 +121,40 @@ class OutageNotice(models.Model):
 
     def __str__(self):
         return f"Notice of outage {self.outage_id} in conversation {self.conversation_id}"
+
+
+class Ticket(models.Model):
+    """A ticket the assistant opened in the CRM, kept on our side: the CRM's protocol, what and
+    where, and the conversation it came from. One per idempotency key, like in the CRM."""
+
+    class Category(models.TextChoices):
+        NO_CONNECTION = "no_connection", _("No connection")
+        SLOW_CONNECTION = "slow_connection", _("Slow connection")
+        INTERMITTENT = "intermittent", _("Intermittent connection")
+        BILLING = "billing", _("Billing")
+        OTHER = "other", _("Other")
+
+    protocol = models.CharField(_("protocol"), max_length=64)
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    point_id = models.CharField(_("installation point"), max_length=64)
+    description = models.TextField(_("description"), blank=True)
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("conversation"),
+    )
+    # From the conversation, the batch's first message and the point: a retry, or a re-run of
+    # the batch after a worker died, sends the CRM the same key and gets the same ticket.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+
+    def __str__(self):
+        return self.protocol

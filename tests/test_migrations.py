@@ -1,6 +1,7 @@
 """conversations/migrations: the models and the migrations agree, and 0002 (an index built
 concurrently on PostgreSQL) goes both ways on SQLite and on PostgreSQL."""
 
+import importlib
 import io
 
 import pytest
@@ -51,3 +52,26 @@ def test_the_pending_index_migrates_both_ways_concurrently_on_postgresql(live_da
     assert connection.vendor == "postgresql"
     assert "CREATE INDEX CONCURRENTLY" in _sql_of_0002()
     _back_and_forth()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tools_migration_gives_rows_with_the_old_default_instructions_the_tools_instructions():
+    from django.db.migrations.executor import MigrationExecutor
+
+    from conversations import defaults
+
+    old = importlib.import_module("conversations.migrations.0006_tools").INSTRUCTIONS_BEFORE_TOOLS
+    executor = MigrationExecutor(connection)
+    executor.migrate([("conversations", "0005_operations")])
+    try:
+        settings_model = executor.loader.project_state(
+            ("conversations", "0005_operations")
+        ).apps.get_model("conversations", "RuntimeSettings")
+        settings_model.objects.create(pk=1, assistant_instructions=old)
+        settings_model.objects.create(pk=2, assistant_instructions="Nossas regras próprias.")
+    finally:
+        call_command("migrate", "conversations", verbosity=0)
+    from conversations.models import RuntimeSettings
+
+    kept = dict(RuntimeSettings.objects.values_list("pk", "assistant_instructions"))
+    assert kept == {1: defaults.ASSISTANT_INSTRUCTIONS, 2: "Nossas regras próprias."}

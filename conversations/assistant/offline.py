@@ -3,7 +3,9 @@ the demo and in tests. The same transcript and context always give the same repl
 
 It answers the customer's latest batch (the user messages after the last assistant message):
 greets on first contact, recognises connection down / slow / billing / "talk to a person",
-handles the CPF/CNPJ status from the CustomerContext, and mentions an active outage.
+handles the CPF/CNPJ status from the CustomerContext, and mentions an active outage. Through the
+turn's tools (conversations.assistant.offline_actions) it hands over, lists the open invoices,
+checks the connection and offers a ticket, and opens it when the customer answers "sim".
 """
 
 import re
@@ -13,6 +15,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from conversations.assistant import media_input
+from conversations.assistant import offline_actions as actions
 
 GREETINGS = ("oi", "ola", "bom dia", "boa tarde", "boa noite", "e ai", "opa", "alo", "tudo bem")
 # (topic, keywords) in the order the reply covers them; keywords are matched without accents.
@@ -45,6 +48,7 @@ TOPICS = (
             "pagamento",
             "cobranca",
             "vencimento",
+            "pix",
         ),
     ),
     ("human", ("atendente", "humano", "falar com alguem", "pessoa de verdade")),
@@ -66,7 +70,7 @@ INVALID_DOCUMENT = (
 DOWN_STEPS = (
     "Vamos tentar resolver: desligue o roteador da tomada por 30 segundos e ligue de novo, e "
     "confira se os cabos estão bem encaixados. Se a luz LOS do equipamento estiver vermelha, "
-    "o problema é na fibra. Se continuar sem conexão, me avise que abrimos um chamado técnico."
+    "o problema é na fibra."
 )
 DOWN_WITH_OUTAGE = (
     "Essa falha explica a sua conexão fora do ar; ela volta assim que o reparo terminar."
@@ -76,15 +80,7 @@ SLOW_STEPS = (
     "e veja quantos dispositivos estão usando a internet ao mesmo tempo. Se puder, faça um teste "
     "de velocidade e me diga o resultado."
 )
-BILLING_KNOWN = (
-    "Já localizei o seu cadastro: a segunda via do boleto está na Central do Assinante, no site "
-    "ou no aplicativo. Se preferir, um atendente pode enviá-la por aqui."
-)
-BILLING_UNKNOWN = (
-    "A segunda via do boleto fica na Central do Assinante, no site ou no aplicativo, e também "
-    "posso pedir a um atendente que a envie por aqui."
-)
-HUMAN = "Certo! Vou pedir para um atendente da nossa equipe continuar o atendimento por aqui."
+BILLING_UNKNOWN = "Posso enviar a segunda via das suas faturas em aberto por aqui."
 CRM_DOWN = "No momento não consegui consultar o seu cadastro, mas sigo ajudando por aqui."
 # Voice notes and photos the offline assistant cannot hear or see (media_input's placeholders).
 COULD_NOT_LISTEN = "Não consegui ouvir o seu áudio. Pode escrever a sua mensagem, por favor?"
@@ -93,16 +89,22 @@ COULD_NOT_FETCH = (
     "mensagem, por favor?"
 )
 SAW_PHOTO = "Recebi a sua foto, obrigado! Pode me dizer o que ela mostra?"
-HOW_CAN_I_HELP = (
-    "Como posso ajudar? Posso ver quedas de conexão, internet lenta, segunda via de boleto ou "
-    "chamar um atendente."
-)
+WHAT_I_DO = "quedas de conexão, internet lenta, segunda via de boleto ou chamar um atendente"
+WHAT_I_DO_WITHOUT_TOOLS = "quedas de conexão, internet lenta ou segunda via de boleto"
+HOW_CAN_I_HELP = f"Como posso ajudar? Posso ver {WHAT_I_DO}."
 
 
 def offline_reply(request) -> str:
+    """The reply text; "" when the conversation was handed over (the handoff message goes out)."""
     transcript = request.transcript or []
     batch = _latest_batch(transcript)
     text = _plain(" ".join(batch))
+    session = getattr(request, "tools", None)
+    if "human" in _topics(text):
+        return actions.hand_over(session)
+    offered = actions.offered_point(transcript)
+    if offered and text.strip(" .!") in actions.YES:
+        return actions.open_ticket(session, offered)
     context = request.context
     status = getattr(context, "document_status", "unknown") if context is not None else "unknown"
     outages = list(getattr(context, "active_outages", None) or [])
@@ -133,20 +135,26 @@ def offline_reply(request) -> str:
             parts.append(f"Obrigado pelo documento. {CRM_DOWN}")
     if outages and (not topics or {"down", "slow"} & set(topics)):
         parts.append(_outage_text(outages[0]))
+    can_act = status == "known" and crm_ok
     if "down" in topics:
-        parts.append(DOWN_WITH_OUTAGE if outages else DOWN_STEPS)
+        if outages:
+            parts.append(DOWN_WITH_OUTAGE)
+        else:
+            parts.append(DOWN_STEPS)
+            if can_act:
+                parts.append(actions.connection(session))
     if "slow" in topics and not outages:
         parts.append(SLOW_STEPS)
     if "billing" in topics:
-        parts.append(BILLING_KNOWN if status == "known" and crm_ok else BILLING_UNKNOWN)
-    if "human" in topics:
-        parts.append(HUMAN)
+        parts.append(actions.invoices(session) if can_act else BILLING_UNKNOWN)
     if status == "unknown" and ACCOUNT_TOPICS & set(topics):
         parts.append(ASK_DOCUMENT)
     parts.extend(media_parts)
     if not topics and not media_parts:
         known_now = status == "known" and sent_document
-        parts.append("Em que posso ajudar agora?" if known_now else _generic(batch, text))
+        # Tools off: nothing would call a person, so the list of what we do leaves it out.
+        generic = _generic(batch, text, can_hand_over=session is not None)
+        parts.append("Em que posso ajudar agora?" if known_now else generic)
     return " ".join(parts)
 
 
@@ -202,16 +210,16 @@ def _has(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
 
 
-def _generic(batch: list[str], text: str) -> str:
+def _generic(batch: list[str], text: str, can_hand_over: bool = True) -> str:
+    what = WHAT_I_DO if can_hand_over else WHAT_I_DO_WITHOUT_TOOLS
     if not batch or _only_greeting(text):
-        return HOW_CAN_I_HELP
+        return f"Como posso ajudar? Posso ver {what}."
     words = batch[-1].split()
     snippet = " ".join(words[:8])[:60]
     if len(words) > 8 or len(snippet) < len(" ".join(words)):
         snippet += "…"
     return (
-        f'Sobre a sua mensagem "{snippet}": posso ajudar com quedas de conexão, internet lenta, '
-        "segunda via de boleto ou chamar um atendente. Pode me contar um pouco mais?"
+        f'Sobre a sua mensagem "{snippet}": posso ajudar com {what}. Pode me contar um pouco mais?'
     )
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conversations import metrics, rows
 from conversations.engine.claims import IN, PENDING, PROCESSING
+from conversations.engine.handoff import handoff_fields
 from conversations.engine.peeks import Peek, peek
 from conversations.models import Conversation, Message, Turn
 
@@ -107,12 +108,14 @@ def settle(
     batch_state: str = "",
     reason: str = "",
     handoff: str = "",
+    handoff_source: str = "",
     started: float | None = None,
     first: Sequence[rows.Statement] = (),
     **fields,
 ) -> Peek | None:
     """End a turn in one commit: `first` (the engine's sent-reply record), a handoff to a
-    person, the batch's state, the turn record. On PostgreSQL that is one round trip.
+    person (`handoff` is its reason; `handoff_source` who asked, the fallback by default), the
+    batch's state, the turn record. On PostgreSQL that is one round trip.
 
     Returns a fresh peek at the conversation, the loop's next look for pending messages, or None
     when nothing is pending (the usual case: the turn record's UPDATE answers that, sparing the
@@ -120,12 +123,10 @@ def settle(
     """
     statements = list(first)
     if handoff:
+        source = handoff_source or Conversation.HandoffSource.FALLBACK
         statements.append(
             rows.update_statement(
-                Conversation,
-                turn.conversation_id,
-                handler=Conversation.Handler.HUMAN,
-                handoff_reason=handoff[:255],
+                Conversation, turn.conversation_id, **handoff_fields(handoff, source)
             )
         )
     if batch_state:

@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from conversations.assistant.openai_assistant import (
     AssistantError,
+    AssistantReply,
     AssistantRequest,
     generate_reply,
 )
-from conversations.engine import claims, peeks, turn_end
+from conversations.assistant.tools import ToolSession
+from conversations.engine import claims, handoff, peeks, turn_end
 from conversations.engine.debounce import wait_for_quiet
 from conversations.engine.locks import LockUnavailable
 from conversations.engine.media_step import TurnMedia, prepare_media
@@ -67,6 +69,10 @@ class TurnRun:
         self.crm_ms = 0
         self.llm_ms = 0
         self.media = TurnMedia()
+        # What the assistant spent over all its generations (supersede included).
+        self.tool_calls: list[dict] = []
+        self.tokens = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
+        self.handoff_reason = ""  # transfer_to_human was called: hand over instead of replying
         self._typing: asyncio.TimerHandle | None = None
 
     def start_typing(self) -> None:
@@ -83,12 +89,16 @@ class TurnRun:
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         while True:
             context = await self._context_and_media()
-            request = AssistantRequest.for_turn(self.runtime, self.transcript, context)
+            request = AssistantRequest.for_turn(
+                self.runtime, self.transcript, context, self._tool_session(context)
+            )
             started = time.monotonic()
             try:
-                reply = (await generate_reply(request) or "").strip()
-                error = "" if reply else "assistant failed: empty reply"
+                result = self._account(AssistantReply.of(await generate_reply(request)))
+                reply, self.handoff_reason = result.text.strip(), result.handoff_reason
+                error = "" if reply or self.handoff_reason else "assistant failed: empty reply"
             except AssistantError as exc:
+                self._account(exc.partial)
                 reply, error = "", f"assistant failed: {exc.reason}"
             except Exception as exc:  # a bug in the assistant must not lose the batch either
                 logger.exception("conversation %s: assistant crashed", self.turn.conversation_id)
@@ -98,7 +108,8 @@ class TurnRun:
                 return await in_thread(self._finish)(
                     Outcome.LOST_LOCK, "lock lost during the reply"
                 )
-            outcome, peek = await in_thread(self._deliver)(reply, error, self._may_supersede())
+            may_supersede = self._may_supersede() and not self.handoff_reason
+            outcome, peek = await in_thread(self._deliver)(reply, error, may_supersede)
             if outcome is SUPERSEDE:
                 if await self._supersede():
                     continue
@@ -117,6 +128,24 @@ class TurnRun:
             self.transcript, self.batch, self.media.images, self.runtime
         )
         return context
+
+    def _tool_session(self, context: CustomerContext) -> ToolSession | None:
+        if not self.runtime.assistant_tools_enabled:
+            return None
+        return ToolSession(
+            conversation_id=self.turn.conversation_id,
+            first_message_id=self.batch[0].pk,
+            context=context,
+            crm_timeout_s=self.runtime.crm_timeout_seconds,
+        )
+
+    def _account(self, result: AssistantReply | None) -> AssistantReply | None:
+        """Add a generation's tool calls and token usage to the turn's record."""
+        if result is not None:
+            self.tool_calls += result.tool_calls
+            for name in self.tokens:
+                self.tokens[name] += getattr(result, name)
+        return result
 
     async def _context(self) -> CustomerContext:
         started = time.monotonic()
@@ -169,6 +198,8 @@ class TurnRun:
             "llm_ms": self.llm_ms,
             "transcription_ms": self.media.transcription_ms,
             "transcription_usage": self.media.transcription_usage,
+            "tool_calls": self.tool_calls,
+            **self.tokens,
         }
 
     def _finish(self, outcome: str, detail: str, batch_state: str = "", **settle):
@@ -215,9 +246,14 @@ class TurnRun:
             return self._finish(
                 Outcome.HUMAN, "a person took over during the turn", Message.State.SKIPPED
             )
+        source = Conversation.HandoffSource.FALLBACK
         if error:
             outcome, detail, batch_state = Outcome.FALLBACK, error, Message.State.FAILED
             text, kind = self.runtime.fallback_reply, Message.Kind.FALLBACK
+        elif self.handoff_reason:
+            outcome, batch_state = Outcome.HUMAN, Message.State.ANSWERED
+            detail, source = "handed over by the assistant", Conversation.HandoffSource.TOOL
+            text, kind = handoff.handoff_text(self.runtime), Message.Kind.HANDOFF
         else:
             outcome, detail, batch_state = Outcome.ANSWERED, "", Message.State.ANSWERED
             text, kind = reply, Message.Kind.REPLY
@@ -237,6 +273,7 @@ class TurnRun:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
+        handoff_reason = detail if failed else self.handoff_reason
         sent = (
             [] if provider_id is None else sent_statements(self.conversation, message, provider_id)
         )
@@ -246,12 +283,15 @@ class TurnRun:
             detail,
             batch_state,
             reason=detail if failed else "",
-            handoff=detail if failed else "",
+            handoff=handoff_reason,
+            handoff_source=source,
             first=sent,
             **({"first_reply_ms": self._first_reply_ms()} if sent else {}),
         )
         if sent:
             announce_sent(self.conversation, message)
+        if handoff_reason:
+            handoff.announce(self.turn.conversation_id, source)
         return result
 
 

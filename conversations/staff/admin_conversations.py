@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import WHATSAPP_TEXT_MAX, Conversation, Message, Turn
 from conversations.whatsapp import sender
@@ -50,6 +51,8 @@ class TurnInline(ReadOnlyInline):
         "total_ms",
         "detail",
         "answered",
+        "tools",
+        "tokens",
     )
     ordering = ("started_at", "id")
     verbose_name_plural = "turns (timings in ms)"
@@ -67,6 +70,20 @@ class TurnInline(ReadOnlyInline):
         ]
         answered = ", ".join(f"#{pk}" for pk in inbound) or "-"
         return f"{answered} → {', '.join(outbound) or '-'}"
+
+    @admin.display(description=_("tool calls"))
+    def tools(self, obj):
+        """Each call as "name ok|error (ms)", e.g. "open_ticket ok (210 ms)"."""
+        calls = [
+            f"{c.get('name')} {_('ok') if c.get('ok') else _('error')} ({c.get('ms', 0)} ms)"
+            for c in obj.tool_calls or []
+            if isinstance(c, dict)
+        ]
+        return "; ".join(calls) or "-"
+
+    @admin.display(description=_("tokens (input / cached / output)"))
+    def tokens(self, obj):
+        return f"{obj.input_tokens} / {obj.cached_input_tokens} / {obj.output_tokens}"
 
 
 class MessageInline(ReadOnlyInline):
@@ -97,6 +114,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "status",
         "handler",
         "handoff_reason",
+        "handoff_source",
+        "handoff_at",
         "created_at",
         "updated_at",
         "last_inbound_at",
@@ -166,8 +185,12 @@ class ConversationAdmin(admin.ModelAdmin):
             handler=Conversation.Handler.HUMAN
         )
         ids = list(targets.values_list("pk", flat=True))
+        now = timezone.now()
         changed = Conversation.objects.filter(pk__in=ids).update(
-            handler=Conversation.Handler.HUMAN, updated_at=timezone.now()
+            handler=Conversation.Handler.HUMAN,
+            handoff_source=Conversation.HandoffSource.STAFF,
+            handoff_at=now,
+            updated_at=now,
         )
         self._done(
             request,

@@ -86,6 +86,27 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
+            _("Tools and handoff"),
+            {
+                "description": _(
+                    "What the assistant may do, and what the customer is told when it hands the "
+                    "conversation to the staff (with their hours, São Paulo time)."
+                ),
+                "fields": (
+                    "assistant_tools_enabled",
+                    "handoff_message",
+                    "handoff_closed_template",
+                    "hours_monday",
+                    "hours_tuesday",
+                    "hours_wednesday",
+                    "hours_thursday",
+                    "hours_friday",
+                    "hours_saturday",
+                    "hours_sunday",
+                ),
+            },
+        ),
+        (
             "Texts",
             {
                 "description": "Messages sent to customers as they are written here.",

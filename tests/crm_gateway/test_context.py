@@ -8,6 +8,7 @@ from conversations.models import Conversation, Customer, Message, RuntimeSetting
 from conversations.runtime import reset_runtime_cache
 from conversations.whatsapp import sender
 from crm_gateway import keys
+from crm_gateway.client import CrmClient
 from crm_gateway.context import (
     DEFAULT_NOTICE_TEMPLATE,
     CustomerContext,
@@ -15,6 +16,7 @@ from crm_gateway.context import (
     claim_notice,
     notice_text,
 )
+from crm_gateway.customers import parse_customer
 from crm_gateway.outages import open_outage
 from tests.fakes.caches import DOWN_CACHES
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
@@ -22,6 +24,7 @@ from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 pytestmark = pytest.mark.django_db
 
 CPF = "52998224725"
+ON_FILE = "5511987654321"  # the conversation() default number, on file for CPF
 TEMPLATE = "Aviso: falha na sua região. {message}"
 
 
@@ -29,7 +32,10 @@ TEMPLATE = "Aviso: falha na sua região. {message}"
 def crm(monkeypatch):
     """An in-process CRM for build_customer_context, and runtime settings without the database."""
     use_runtime(monkeypatch, crm_timeout_seconds=1, outage_notice_template=TEMPLATE)
-    client = CountingClient({CPF: [POINT], "11144477735": []})
+    client = CountingClient(
+        {CPF: [POINT], "11144477735": []},
+        records={CPF: {"name": "Maria", "phones": [ON_FILE]}},
+    )
     monkeypatch.setattr("crm_gateway.lookup.get_crm_client", lambda: client)
     return client
 
@@ -194,6 +200,33 @@ def test_it_never_puts_the_full_document_in_the_prompt(crm):
     text = context.prompt_text()
     assert CPF not in text and "529.982.247-25" not in text
     assert "***.982.247-**" in text and "Rua Augusta" in text
+
+
+def test_it_puts_addresses_in_the_prompt_only_for_a_number_on_file(crm):
+    checked = build_customer_context(conversation().pk, ["529.982.247-25"])
+    stranger = build_customer_context(conversation(wa_id="5521912345678").pk, ["529.982.247-25"])
+    assert checked.identity_checked and not stranger.identity_checked
+    assert "Rua Augusta" in checked.prompt_text()
+    assert "Rua Augusta" not in stranger.prompt_text()
+    assert "NÃO está confirmada" in stranger.prompt_text()
+    assert stranger.installation_points == [POINT]  # still used for the outage's region
+
+
+def test_it_treats_a_crm_without_customer_records_as_never_checked(crm, monkeypatch):
+    plain = CountingClient({CPF: [POINT]})
+    del plain.records  # the base class's fetch_customer: not supported
+    monkeypatch.setattr(CountingClient, "fetch_customer", CrmClient.fetch_customer)
+    monkeypatch.setattr("crm_gateway.lookup.get_crm_client", lambda: plain)
+    context = build_customer_context(conversation().pk, ["529.982.247-25"])
+    assert not context.identity_checked and context.crm_ok
+    assert "Rua Augusta" not in context.prompt_text()
+
+
+def test_it_matches_a_number_on_file_without_the_ninth_digit_or_country_code(crm):
+    # What an HTTP CRM's record becomes (parse_customer): "(11) 8765-4321" is our number.
+    crm.records[CPF] = parse_customer({"name": "Maria", "phones": ["(11) 8765-4321"]})
+    context = build_customer_context(conversation().pk, ["529.982.247-25"])
+    assert context.identity_checked
 
 
 def test_it_shows_the_expected_end_in_local_time():

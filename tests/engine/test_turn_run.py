@@ -13,6 +13,7 @@ from conversations.threads import in_thread
 from tests.fakes.engine import (
     assistant,  # noqa: F401 (fixture)
     astore,
+    configure,
     conversation,
     crm,  # noqa: F401 (fixture)
     inbound,
@@ -151,3 +152,26 @@ async def test_it_sends_due_outage_notices_before_the_reply(scaled, assistant, c
         )
     )()
     assert sent == ["notice", "reply", "reply"]
+
+
+async def test_it_records_the_fallback_as_who_asked_for_the_handoff(scaled, assistant, crm):
+    assistant.fail = True
+    c = await conversation()
+    await astore(c.pk, "oi")
+    await turn_loop.run_turns(c.pk)
+    await in_thread(c.refresh_from_db)()
+    assert c.handoff_source == Conversation.HandoffSource.FALLBACK
+    assert c.handoff_at is not None
+
+
+async def test_it_gives_the_assistant_tools_unless_staff_turned_them_off(scaled, assistant, crm):
+    c = await conversation()
+    first = await astore(c.pk, "oi")
+    await turn_loop.run_turns(c.pk)
+    session = assistant.calls[0].tools
+    assert (session.conversation_id, session.first_message_id) == (c.pk, first.pk)
+
+    await in_thread(configure)(assistant_tools_enabled=False)
+    await astore(c.pk, "oi de novo")
+    await turn_loop.run_turns(c.pk)
+    assert assistant.calls[1].tools is None

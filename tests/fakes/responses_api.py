@@ -14,8 +14,16 @@ Knobs (all may be changed while running):
   SDK), with a retry-after-ms header of retry_after_ms so retries are quick in tests.
 - hold=True: every call waits until release() (a model call that lasts exactly as long as the test
   wants); wait_for_calls(n) waits until n calls have arrived.
+- script: answers used first, one per call, before `reply`: a string (a text answer) or a list of
+  output items built with function_call(name, **arguments) and reasoning() (a model that calls
+  tools, several at once if the list holds several calls).
+- usage: the token usage every answer reports, or a function(body) -> usage.
+- no_encrypted_reasoning: models that answer 400 (param "include") to
+  include=["reasoning.encrypted_content"], as OpenAI's models without reasoning do.
+- reply may also return a list of output items (function calls): a model that decides per request.
 """
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -24,9 +32,37 @@ from typing import Any
 from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 
-def response_object(text: str, model: str, number: int = 1) -> dict[str, Any]:
-    """A minimal valid Responses API `response` whose output_text is `text` (empty: no output)."""
+def function_call(name: str, arguments: str | None = None, **values) -> dict[str, Any]:
+    """A function_call output item; `arguments` as raw text (to send bad JSON) or as keywords."""
+    return {
+        "type": "function_call",
+        "name": name,
+        "arguments": arguments if arguments is not None else json.dumps(values),
+        "status": "completed",
+    }
+
+
+def reasoning() -> dict[str, Any]:
+    """A reasoning item as a reasoning model returns it with include=[reasoning.encrypted_content]."""
+    return {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA-fake-encrypted"}
+
+
+USAGE = {"input_tokens": 10, "cached_tokens": 0, "output_tokens": 5}
+
+
+def response_object(
+    text: str, model: str, number: int = 1, items: list | None = None, usage: dict | None = None
+) -> dict[str, Any]:
+    """A minimal valid Responses API `response` whose output_text is `text` (empty: no output),
+    after the output `items` (function calls, reasoning), numbered per response."""
+    usage = usage or USAGE
     output = []
+    for index, item in enumerate(items or []):
+        prefix = {"function_call": "fc", "reasoning": "rs"}.get(item["type"], "it")
+        numbered = {"id": f"{prefix}_fake{number}_{index}", **item}
+        if item["type"] == "function_call":
+            numbered["call_id"] = f"call_{number}_{index}"
+        output.append(numbered)
     if text:
         output.append(
             {
@@ -50,11 +86,11 @@ def response_object(text: str, model: str, number: int = 1) -> dict[str, Any]:
         "error": None,
         "incomplete_details": None,
         "usage": {
-            "input_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": 5,
+            "input_tokens": usage["input_tokens"],
+            "input_tokens_details": {"cached_tokens": usage["cached_tokens"]},
+            "output_tokens": usage["output_tokens"],
             "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 15,
+            "total_tokens": usage["input_tokens"] + usage["output_tokens"],
         },
     }
 
@@ -69,8 +105,13 @@ class FakeResponsesAPI:
         fail_status: int = 500,
         retry_after_ms: int | None = 10,
         hold: bool = False,
+        script: list | None = None,
+        usage: dict | None = None,
     ):
         self.reply = reply
+        self.script: list[str | list] = list(script or [])
+        self.usage = usage or USAGE
+        self.no_encrypted_reasoning: set[str] = set()
         self.delay_s = delay_s
         self.fail_times = fail_times
         self.fail_status = fail_status
@@ -107,12 +148,24 @@ class FakeResponsesAPI:
         if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
             return Reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
         body = request.json()
+        if body.get("include") and body.get("model") in self.no_encrypted_reasoning:
+            with self._calls_changed:
+                self.calls.append(body)
+                self._calls_changed.notify_all()
+            error = {
+                "message": "Encrypted content is not supported with this model.",
+                "type": "invalid_request_error",
+                "param": "include",
+                "code": None,
+            }
+            return Reply(400, {"error": error})
         with self._calls_changed:
             self.calls.append(body)
             number = len(self.calls)
             failing = self.fail_times > 0
             if failing:
                 self.fail_times -= 1
+            step = self.script.pop(0) if self.script and not failing else None
             self._calls_changed.notify_all()
         if failing:
             headers = {}
@@ -126,8 +179,19 @@ class FakeResponsesAPI:
             self._stopping.wait(left)
         if self._stopping.is_set():
             raise ConnectionAbortedError  # shutting down: drop the connection quietly
+        model = body.get("model", "")
+        if isinstance(step, list):
+            return Reply(200, response_object("", model, number, step, self._usage(body)))
+        if isinstance(step, str):
+            return Reply(200, response_object(step, model, number, usage=self._usage(body)))
+        usage = self._usage(body)
         text = self.reply(body) if callable(self.reply) else self.reply
-        return Reply(200, response_object(text, body.get("model", ""), number))
+        if isinstance(text, list):
+            return Reply(200, response_object("", model, number, text, usage))
+        return Reply(200, response_object(text, model, number, usage=usage))
+
+    def _usage(self, body: dict) -> dict:
+        return self.usage(body) if callable(self.usage) else self.usage
 
     def start(self) -> "FakeResponsesAPI":
         self._server.start()

@@ -57,6 +57,8 @@ def test_staff_take_over_a_conversation(agent_client, history):
     assert response.status_code == 200
     history["new"].refresh_from_db()
     assert history["new"].handler == Conversation.Handler.HUMAN
+    assert history["new"].handoff_source == Conversation.HandoffSource.STAFF
+    assert history["new"].handoff_at is not None
     assert "1 conversation(s) taken over" in response.content.decode()
 
 
@@ -203,3 +205,25 @@ def test_the_page_explains_how_to_reply_while_the_bot_answers(agent_client, hist
     html = page(agent_client, f"/admin/conversations/conversation/{history['new'].pk}/change/")
     assert "The bot answers this conversation" in html
     assert "Send on WhatsApp" not in html
+
+
+def test_the_conversation_page_shows_tool_calls_tokens_and_who_asked_for_the_handoff(
+    admin_client, history
+):
+    conversation = history["new"]
+    turn = conversation.turns.first()
+    turn.tool_calls = [
+        {"name": "get_connection_status", "ok": True, "ms": 120},
+        {"name": "open_ticket", "ok": False, "ms": 45},
+    ]
+    turn.input_tokens, turn.cached_input_tokens, turn.output_tokens = 2400, 1024, 80
+    turn.save()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        handler=Conversation.Handler.HUMAN,
+        handoff_source=Conversation.HandoffSource.TOOL,
+        handoff_at=timezone.now(),
+    )
+    html = page(admin_client, f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert "get_connection_status ok (120 ms); open_ticket error (45 ms)" in html
+    assert "2400 / 1024 / 80" in html
+    assert "The assistant (transfer_to_human)" in html

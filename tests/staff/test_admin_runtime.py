@@ -10,7 +10,7 @@ from conversations.runtime import get_or_create_settings_row, get_runtime, reset
 
 pytestmark = pytest.mark.django_db
 
-FIELDSETS = ("CRM cache", "Conversation lock", "Turns", "Assistant", "Texts")
+FIELDSETS = ("CRM cache", "Conversation lock", "Turns", "Assistant", "Tools and handoff", "Texts")
 
 
 @pytest.fixture(autouse=True)
@@ -208,3 +208,25 @@ def test_it_saves_llm_prices_that_the_dashboard_reads(admin_client, row):
         "gpt-5-mini": (0.30, 0.03, 2.50),
         "my-model": (1.0, 0.1, 4.0),
     }
+
+
+def test_it_refuses_bad_business_hours_and_an_unknown_placeholder(admin_client, row):
+    response = admin_client.post(
+        change_url(row),
+        form_data(row, hours_monday="18:00-08:00", handoff_closed_template="volta {dia}"),
+    )
+    assert response.status_code == 200  # the form again, with the errors
+    page = response.content.decode()
+    assert "The opening time must be before the closing time." in page
+    assert "only {when} is available" in page
+    assert saved_values(row)["hours_monday"] == defaults.BUSINESS_HOURS["monday"]
+
+
+def test_it_saves_the_tools_and_handoff_settings(admin_client, row):
+    data = form_data(row, hours_sunday="09:00-13:00", handoff_message="Já chamei a equipe.")
+    data.pop("assistant_tools_enabled")  # unticked
+    response = admin_client.post(change_url(row), data)
+    assert response.status_code == 302
+    runtime = get_runtime()
+    assert (runtime.hours_sunday, runtime.handoff_message) == ("09:00-13:00", "Já chamei a equipe.")
+    assert runtime.assistant_tools_enabled is False

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from stdnum.br import cnpj, cpf
 
 from conversations.runtime import get_or_create_settings_row
-from crm_gateway.demo import DEMO_CUSTOMERS
+from crm_gateway.demo import DEMO_CUSTOMERS, DEMO_RECORDS
 
 DEMO_USERNAME = "demo"
 
@@ -47,7 +47,13 @@ class Command(BaseCommand):
             regions = (
                 ", ".join(sorted({point["region"] for point in points})) or "no installation points"
             )
-            out.write(f"  {format_document(document):<20} {regions}")
+            phones = ", ".join(DEMO_RECORDS.get(document, {}).get("phones", []))
+            out.write(f"  {format_document(document):<20} {regions:<24} phones on file: {phones}")
+        out.write(
+            "  The simulator's default number (+55 11 98765-0001) is on file for 529.982.247-25 "
+            "only: with it the assistant shows invoices, connection and opens tickets; with the "
+            "other documents it only says the document was found and offers a person."
+        )
 
     def _reset_demo_user(self) -> str:
         """A new password every run: the printed one is the only one that works."""
