@@ -66,7 +66,7 @@ async def test_the_sdk_sends_the_photo_as_an_input_image_part(settings):
             transcript=[{"role": "user", "content": content}],
             timeout_s=5,
         )
-        assert await generate_reply(request) == "Vejo a luz LOS vermelha."
+        assert (await generate_reply(request)).text == "Vejo a luz LOS vermelha."
     sent = api.calls[0]["input"][0]["content"]
     assert sent[1] == {
         "type": "input_image",

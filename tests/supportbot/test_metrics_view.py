@@ -127,8 +127,11 @@ async def test_a_conversation_moves_the_webhook_ingest_turn_reply_lock_and_crm_m
     assert moved("supportbot_first_reply_seconds_count") == 2
     assert moved("supportbot_lock_wait_seconds_count") == 2
     assert moved("supportbot_crm_request_seconds_count", operation="points") == 1
-    assert moved("supportbot_crm_cache_lookups_total", result="miss") == 1
-    assert moved("supportbot_crm_cache_lookups_total", result="hit") == 1
+    assert moved("supportbot_crm_request_seconds_count", operation="customer") == 1
+    # Each turn looks up the points and the customer record (the phones on file): two misses
+    # for the first message, two hits for the second.
+    assert moved("supportbot_crm_cache_lookups_total", result="miss") == 2
+    assert moved("supportbot_crm_cache_lookups_total", result="hit") == 2
     # The gauges read the database: one message was pending before its turn.
     assert value(pending, "supportbot_messages_pending") == 1
     assert value(pending, "supportbot_oldest_pending_message_seconds") >= 0
@@ -184,7 +187,7 @@ async def test_an_llm_request_is_timed(embedded, settings):
             instructions="Você é o assistente.",
             model="gpt-test",
         )
-        assert await openai_assistant.generate_reply(request) == "Olá!"
+        assert (await openai_assistant.generate_reply(request)).text == "Olá!"
     samples = await sync_to_async(scrape)()
     assert value(samples, "supportbot_llm_request_seconds_count") == 1
 
