@@ -15,6 +15,7 @@ from conversations.engine import claims
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
 from conversations.whatsapp.payloads import InboundMessage, Notification, StatusUpdate
+from conversations.whatsapp.window import hand_over_outside_window, is_re_engagement_error
 
 logger = logging.getLogger(__name__)
 
@@ -255,11 +256,12 @@ def apply_status(status: StatusUpdate) -> bool:
     if status.status == Delivery.FAILED:
         changes["delivery_errors"] = status.errors
     # A conditional update: concurrent statuses cannot overwrite each other backwards.
-    updated = Message.objects.filter(
-        provider_id=status.wamid,
-        direction=Message.Direction.OUTBOUND,
-        delivery_status__in=allowed,
-    ).update(**changes)
+    ours = Message.objects.filter(provider_id=status.wamid, direction=Message.Direction.OUTBOUND)
+    updated = ours.filter(delivery_status__in=allowed).update(**changes)
+    if updated == 1 and status.status == Delivery.FAILED and is_re_engagement_error(status.errors):
+        # Refused because the 24-hour window had closed: the same handoff as a refused send.
+        for conversation_id in ours.values_list("conversation_id", flat=True):
+            hand_over_outside_window(conversation_id)
     return updated == 1
 
 
