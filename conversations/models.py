@@ -22,7 +22,11 @@ class Customer(models.Model):
     class Meta:
         indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
         # Staff without it see the document masked, also on the customer's own admin page.
-        permissions = [("view_full_document", "Can see full CPF/CNPJ")]
+        permissions = [
+            ("view_full_document", "Can see full CPF/CNPJ"),
+            ("export_customer_data", "Can export a customer's data (LGPD)"),
+            ("erase_customer_data", "Can erase a customer's data (LGPD)"),
+        ]
 
     def __str__(self):
         from conversations.masking import mask_phone
@@ -193,6 +197,8 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When its content (conversations.privacy.fields) was erased or outlived the retention.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -215,10 +221,42 @@ class Message(models.Model):
                 name="message_pending_by_conv",
                 condition=Q(direction="in", state="pending"),
             ),
+            # The retention pass's work, oldest first, without reading what it already did.
+            models.Index(
+                fields=["created_at"],
+                name="message_content_kept",
+                condition=Q(redacted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["created_at"], name="message_media_kept", condition=~Q(media_file="")
+            ),
         ]
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.type} {self.pk}"
+
+
+class PrivacyAudit(models.Model):
+    """One LGPD operation (export, erase, retention pass): who, when, how many rows and files.
+    Never personal data: the customer is named by id only, the counts are numbers."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", "Export"
+        ERASE = "erase", "Erase"
+        PURGE = "purge", "Retention pass"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # The staff member's user name, or the command ("manage.py erase_customer").
+    actor = models.CharField(max_length=150)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 # Defined in their own module, imported here so Django registers the model (and migrations find
@@ -234,6 +272,7 @@ __all__ = [
     "Conversation",
     "Customer",
     "Message",
+    "PrivacyAudit",
     "RuntimeSettings",
     "Turn",
     "validate_notice_template",

@@ -53,6 +53,8 @@ class RuntimeSnapshot:
     history_window_messages: int = defaults.HISTORY_WINDOW_MESSAGES
     fallback_reply: str = defaults.FALLBACK_REPLY
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
+    content_retention_days: int = defaults.CONTENT_RETENTION_DAYS
+    media_retention_days: int = defaults.MEDIA_RETENTION_DAYS
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod

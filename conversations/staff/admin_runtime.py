@@ -74,6 +74,14 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                 "fields": ("fallback_reply", "outage_notice_template", "updated_at"),
             },
         ),
+        (
+            "Retention (LGPD)",
+            {
+                "description": "How long customers' messages and media are kept. The workers "
+                "erase older ones in small batches; conversations and figures stay.",
+                "fields": ("content_retention_days", "media_retention_days"),
+            },
+        ),
     )
     readonly_fields = ("updated_at",)
     save_on_top = True

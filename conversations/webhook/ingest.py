@@ -14,6 +14,7 @@ from conversations import events, rows
 from conversations.engine import claims
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
+from conversations.privacy.fields import erased_provider_id
 from conversations.whatsapp.payloads import InboundMessage, Notification, StatusUpdate
 from conversations.whatsapp.window import hand_over_outside_window, is_re_engagement_error
 
@@ -59,6 +60,10 @@ class Stored:
 
 
 def _store_once(item: InboundMessage) -> Stored | None:
+    if Message.objects.filter(provider_id=erased_provider_id(item.wamid)).exists():
+        # Erased (or past retention) and redelivered late: it stays erased, unanswered.
+        logger.info("redelivery of an erased message ignored")
+        return None
     try:
         # Its own transaction (one query's implicit one, or a savepoint inside a caller's): a
         # duplicate rolls back everything this delivery touched, the customer's last_seen_at

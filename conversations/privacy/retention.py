@@ -1,0 +1,141 @@
+"""Retention (LGPD art. 6 III, art. 16): message content older than the runtime setting "keep
+message content" and media files older than "keep media files" are erased, in small batches,
+oldest first. Conversations, turns and figures stay; each wamid stays as a hash (dedupe).
+
+Every worker runs purge_forever(); `manage.py purge` runs one pass. Each batch is a short
+transaction of its own that takes only rows no other pass holds (SKIP LOCKED on PostgreSQL), so
+concurrent passes split the work and ingest, which never writes old rows, never waits on them.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from conversations.models import Message
+from conversations.privacy import audit
+from conversations.privacy.fields import (
+    ERASED_ID_PREFIX,
+    MESSAGE_CONTENT_BLANKS,
+    MESSAGE_FILE_FIELDS,
+    erased_provider_id,
+)
+from conversations.privacy.files import delete_files
+from conversations.runtime import get_runtime
+from conversations.threads import in_thread
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+# One pass does at most this many batches per kind; the next pass goes on where it stopped.
+MAX_BATCHES_PER_PASS = 200
+INTERVAL_S = 60.0
+ACTOR = "retention pass"
+
+
+@dataclass
+class PurgeReport:
+    content_cutoff: object = None
+    media_cutoff: object = None
+    messages: int = 0
+    files: int = 0
+    batches: int = 0
+    more: bool = False  # stopped at MAX_BATCHES_PER_PASS with work left
+    counts: dict = field(default_factory=dict)
+
+
+def cutoffs(now=None):
+    runtime = get_runtime()
+    now = now or timezone.now()
+    return (
+        now - timedelta(days=runtime.content_retention_days),
+        now - timedelta(days=runtime.media_retention_days),
+    )
+
+
+def _expired_content(cutoff):
+    return Message.objects.filter(redacted_at=None, created_at__lt=cutoff)
+
+
+def _expired_media(cutoff):
+    return Message.objects.filter(created_at__lt=cutoff).exclude(media_file="")
+
+
+def _take(queryset, fields):
+    """The next batch, oldest first, locked for this transaction (skipping rows another pass
+    holds, where the database can)."""
+    batch = queryset.order_by("created_at").values_list("pk", *fields)[:BATCH_SIZE]
+    if connection.features.has_select_for_update_skip_locked:
+        batch = batch.select_for_update(skip_locked=True, of=("self",))
+    return list(batch)
+
+
+def _content_batch(cutoff) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        taken = _take(_expired_content(cutoff), ["provider_id"])
+        if not taken:
+            return 0
+        ids = [pk for pk, _ in taken]
+        tombstones = [
+            Message(pk=pk, provider_id=erased_provider_id(wamid))
+            for pk, wamid in taken
+            if wamid and not wamid.startswith(ERASED_ID_PREFIX)
+        ]
+        Message.objects.bulk_update(tombstones, ["provider_id"])
+        Message.objects.filter(pk__in=ids).update(
+            **MESSAGE_CONTENT_BLANKS, redacted_at=now, updated_at=now
+        )
+    return len(ids)
+
+
+def _media_batch(cutoff) -> int:
+    with transaction.atomic():
+        taken = _take(_expired_media(cutoff), MESSAGE_FILE_FIELDS)
+        if not taken:
+            return 0
+        delete_files([name for _, *names in taken for name in names if name])
+        Message.objects.filter(pk__in=[pk for pk, *_ in taken]).update(
+            **{f: "" for f in MESSAGE_FILE_FIELDS}, updated_at=timezone.now()
+        )
+    return len(taken)
+
+
+def purge(*, dry_run: bool = False, now=None) -> PurgeReport:
+    """One retention pass; with dry_run only counts what it would erase."""
+    content_cutoff, media_cutoff = cutoffs(now)
+    report = PurgeReport(content_cutoff, media_cutoff)
+    if dry_run:
+        report.messages = _expired_content(content_cutoff).count()
+        report.files = _expired_media(media_cutoff).count()
+        return report
+    for kind, batch, cutoff in (
+        ("files", _media_batch, media_cutoff),
+        ("messages", _content_batch, content_cutoff),
+    ):
+        for _ in range(MAX_BATCHES_PER_PASS):
+            done = batch(cutoff)
+            if not done:
+                break
+            setattr(report, kind, getattr(report, kind) + done)
+            report.batches += 1
+        else:
+            report.more = True
+    if report.messages or report.files:
+        audit.record("purge", ACTOR, {"messages": report.messages, "files": report.files})
+        logger.info("retention pass: %d messages, %d files", report.messages, report.files)
+    return report
+
+
+async def purge_forever() -> None:
+    """The in-worker retention pass, every INTERVAL_S (sooner while work is left)."""
+    while True:
+        await asyncio.sleep(INTERVAL_S)
+        try:
+            while (await in_thread(purge)()).more:
+                await asyncio.sleep(1.0)  # leave room for the turns between passes
+        except Exception as exc:  # the database is down: try again next round
+            logger.warning("retention pass failed: %s", type(exc).__name__)
