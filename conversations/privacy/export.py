@@ -125,7 +125,7 @@ def _handoffs(customer: Customer) -> list[dict]:
             "reason": c.handoff_reason,
             "source": c.handoff_source,
             "at": c.handoff_at,
-            "assigned": c.assigned_id is not None,
+            "assigned": c.assigned_to_id is not None,
             "first_staff_reply_at": c.first_staff_reply_at,
         }
         for c in handed
