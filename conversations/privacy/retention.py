@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from conversations.models import Message
@@ -64,44 +65,56 @@ def _expired_media(cutoff):
     return Message.objects.filter(created_at__lt=cutoff).exclude(media_file="")
 
 
-def _take(queryset, fields):
+def _take(queryset, fields, after):
     """The next batch, oldest first, locked for this transaction (skipping rows another pass
-    holds, where the database can)."""
-    batch = queryset.order_by("created_at").values_list("pk", *fields)[:BATCH_SIZE]
+    holds, where the database can). `after`: the previous batch's newest created_at, so a pass
+    moves forward instead of rescanning the index entries its own batches left dead."""
+    if after is not None:
+        queryset = queryset.filter(created_at__gte=after)
+    batch = queryset.order_by("created_at").values_list("pk", "created_at", *fields)
+    batch = batch[:BATCH_SIZE]
     if connection.features.has_select_for_update_skip_locked:
         batch = batch.select_for_update(skip_locked=True, of=("self",))
     return list(batch)
 
 
-def _content_batch(cutoff) -> int:
+def _hashed_ids(taken) -> Case | F:
+    """provider_id, each wamid replaced by its hash, in the same UPDATE as the content."""
+    whens = [
+        When(pk=pk, then=Value(erased_provider_id(wamid)))
+        for pk, _, wamid in taken
+        if wamid and not wamid.startswith(ERASED_ID_PREFIX)
+    ]
+    return Case(*whens, default=F("provider_id")) if whens else F("provider_id")
+
+
+def content_batch(cutoff, after=None) -> tuple[int, object]:
+    """Erase the content of the next batch; (rows, the newest created_at) or (0, None)."""
     now = timezone.now()
     with transaction.atomic():
-        taken = _take(_expired_content(cutoff), ["provider_id"])
+        taken = _take(_expired_content(cutoff), ["provider_id"], after)
         if not taken:
-            return 0
-        ids = [pk for pk, _ in taken]
-        tombstones = [
-            Message(pk=pk, provider_id=erased_provider_id(wamid))
-            for pk, wamid in taken
-            if wamid and not wamid.startswith(ERASED_ID_PREFIX)
-        ]
-        Message.objects.bulk_update(tombstones, ["provider_id"])
-        Message.objects.filter(pk__in=ids).update(
-            **MESSAGE_CONTENT_BLANKS, redacted_at=now, updated_at=now
+            return 0, None
+        Message.objects.filter(pk__in=[pk for pk, *_ in taken]).update(
+            **MESSAGE_CONTENT_BLANKS,
+            provider_id=_hashed_ids(taken),
+            redacted_at=now,
+            updated_at=now,
         )
-    return len(ids)
+    return len(taken), taken[-1][1]
 
 
-def _media_batch(cutoff) -> int:
+def media_batch(cutoff, after=None) -> tuple[int, object]:
+    """Delete the media files of the next batch; (rows, the newest created_at) or (0, None)."""
     with transaction.atomic():
-        taken = _take(_expired_media(cutoff), MESSAGE_FILE_FIELDS)
+        taken = _take(_expired_media(cutoff), MESSAGE_FILE_FIELDS, after)
         if not taken:
-            return 0
-        delete_files([name for _, *names in taken for name in names if name])
+            return 0, None
+        delete_files([name for _, _, *names in taken for name in names if name])
         Message.objects.filter(pk__in=[pk for pk, *_ in taken]).update(
             **{f: "" for f in MESSAGE_FILE_FIELDS}, updated_at=timezone.now()
         )
-    return len(taken)
+    return len(taken), taken[-1][1]
 
 
 def purge(*, dry_run: bool = False, now=None) -> PurgeReport:
@@ -113,11 +126,12 @@ def purge(*, dry_run: bool = False, now=None) -> PurgeReport:
         report.files = _expired_media(media_cutoff).count()
         return report
     for kind, batch, cutoff in (
-        ("files", _media_batch, media_cutoff),
-        ("messages", _content_batch, content_cutoff),
+        ("files", media_batch, media_cutoff),
+        ("messages", content_batch, content_cutoff),
     ):
+        after = None
         for _ in range(MAX_BATCHES_PER_PASS):
-            done = batch(cutoff)
+            done, after = batch(cutoff, after)
             if not done:
                 break
             setattr(report, kind, getattr(report, kind) + done)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from conversations.models import Customer
+from conversations.models import Customer, PrivacyAudit
 from conversations.privacy import audit
 from conversations.privacy.erase import erase, plan
 from conversations.privacy.export import export_counts, export_json
@@ -90,3 +90,21 @@ class PrivacyActions:
             messages.SUCCESS,
         )
         return None
+
+
+@admin.register(PrivacyAudit)
+class PrivacyAuditAdmin(admin.ModelAdmin):
+    """Read-only: the trail is written by the operations themselves."""
+
+    list_display = ("at", "action", "actor", "customer_id", "counts")
+    list_filter = ("action", "at")
+    ordering = ("-at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
