@@ -178,6 +178,10 @@ class Message(models.Model):
     direction = models.CharField(max_length=3, choices=Direction.choices)
     # The WhatsApp message id (wamid); unique so a redelivered webhook stores nothing new.
     provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # SHA-256 of the inbound wamid, kept when erasure or retention empties provider_id (Meta's
+    # ids encode the customer's number): a late redelivery of an erased message still meets a
+    # unique value, and is stored nothing of, in the same one query (conversations.privacy.fields).
+    wamid_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     type = models.CharField(max_length=32, default="text")
     text = models.TextField(blank=True)
     # A voice note's transcript, and the media file downloaded from the Cloud API (private).

@@ -1,7 +1,7 @@
 """The erasure (LGPD art. 18 IV and VI): a person's texts, payloads, transcripts, media files,
 name, number and document, and the CRM's cached answers for their documents. What stays is
 anonymous: the rows (so counts and turn timings stay right) and each wamid as a hash (so a late
-redelivery of an erased message is neither stored again nor answered: see erased_provider_id).
+redelivery of an erased message is neither stored again nor answered: see Message.wamid_hash).
 
 Idempotent: erasing an erased customer changes and counts nothing.
 """
@@ -16,11 +16,10 @@ from conversations.models import Conversation, Customer, Message
 from conversations.privacy import audit
 from conversations.privacy.fields import (
     CONVERSATION_TEXT_BLANKS,
-    ERASED_ID_PREFIX,
     MESSAGE_CONTENT_BLANKS,
     MESSAGE_FILE_FIELDS,
     customer_identity_blanks,
-    erased_provider_id,
+    forget_wamids,
     is_erased_customer,
 )
 from conversations.privacy.files import delete_files
@@ -33,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 def _unerased_messages(customer: Customer):
     return Message.objects.filter(conversation__customer=customer).filter(
-        Q(redacted_at=None) | ~Q(**{f: "" for f in MESSAGE_FILE_FIELDS})
+        Q(redacted_at=None) | ~Q(**{f: "" for f in MESSAGE_FILE_FIELDS}) | ~Q(provider_id=None)
     )
 
 
@@ -88,17 +87,12 @@ def _erase_one(customer: Customer) -> dict:
     with transaction.atomic():
         ids = list(messages.values_list("pk", flat=True))
         erased = Message.objects.filter(pk__in=ids)
-        tombstones = [
-            Message(pk=pk, provider_id=erased_provider_id(wamid))
-            for pk, wamid in erased.exclude(provider_id=None)
-            .exclude(provider_id__startswith=ERASED_ID_PREFIX)
-            .values_list("pk", "provider_id")
-        ]
-        Message.objects.bulk_update(tombstones, ["provider_id"], batch_size=500)
+        wamids = list(erased.values_list("pk", "provider_id", "wamid_hash"))
         # Nothing of theirs is left for the bot to answer.
         erased.filter(state=Message.State.PENDING).update(state=Message.State.SKIPPED)
         erased.update(
             **MESSAGE_CONTENT_BLANKS,
+            **forget_wamids(wamids),
             **{f: "" for f in MESSAGE_FILE_FIELDS},
             redacted_at=now,
             updated_at=now,

@@ -6,6 +6,8 @@ holds what a customer said or who they are is added here, and both pick it up.
 
 import hashlib
 
+from django.db.models import Case, F, Value, When
+
 # A message's content: what the customer or we said, as text, transcript or Meta's payload
 # (which repeats the text, the number and the profile name), and Meta's error details.
 MESSAGE_CONTENT_BLANKS = {"text": "", "transcript": "", "raw": {}, "delivery_errors": []}
@@ -13,10 +15,6 @@ MESSAGE_CONTENT_BLANKS = {"text": "", "transcript": "", "raw": {}, "delivery_err
 MESSAGE_FILE_FIELDS = ("media_file",)
 # A conversation's free text (an assistant's handoff reason may repeat the customer's words).
 CONVERSATION_TEXT_BLANKS = {"handoff_reason": ""}
-# The wamid is kept only as this: Meta's ids encode the customer's number.
-ERASED_ID_PREFIX = "erased:"
-
-
 def customer_identity_blanks(customer_id: int) -> dict:
     """Who the customer is; wa_id is unique, so it becomes a placeholder no number can match."""
     return {
@@ -27,11 +25,21 @@ def customer_identity_blanks(customer_id: int) -> dict:
     }
 
 
-def erased_provider_id(wamid: str) -> str:
-    """What an erased message keeps of its wamid: enough to know a redelivery, not the number."""
-    if wamid.startswith(ERASED_ID_PREFIX):
-        return wamid
-    return ERASED_ID_PREFIX + hashlib.sha256(wamid.encode()).hexdigest()
+def wamid_hash(wamid: str) -> str:
+    """What is kept of a wamid once the message is erased: enough to know a redelivery."""
+    return hashlib.sha256(wamid.encode()).hexdigest()
+
+
+def forget_wamids(rows) -> dict:
+    """The UPDATE values that empty provider_id and keep its hash, for rows of
+    (pk, provider_id, wamid_hash): messages stored before wamid_hash existed get theirs now."""
+    whens = [
+        When(pk=pk, then=Value(wamid_hash(wamid)))
+        for pk, wamid, kept in rows
+        if wamid and not kept
+    ]
+    hashes = Case(*whens, default=F("wamid_hash")) if whens else F("wamid_hash")
+    return {"provider_id": None, "wamid_hash": hashes}
 
 
 def is_erased_customer(wa_id: str) -> bool:

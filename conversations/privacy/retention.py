@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from conversations.models import Message
 from conversations.privacy import audit
 from conversations.privacy.fields import (
-    ERASED_ID_PREFIX,
     MESSAGE_CONTENT_BLANKS,
     MESSAGE_FILE_FIELDS,
-    erased_provider_id,
+    forget_wamids,
 )
 from conversations.privacy.files import delete_files
 from conversations.runtime import get_runtime
@@ -78,26 +76,16 @@ def _take(queryset, fields, after):
     return list(batch)
 
 
-def _hashed_ids(taken) -> Case | F:
-    """provider_id, each wamid replaced by its hash, in the same UPDATE as the content."""
-    whens = [
-        When(pk=pk, then=Value(erased_provider_id(wamid)))
-        for pk, _, wamid in taken
-        if wamid and not wamid.startswith(ERASED_ID_PREFIX)
-    ]
-    return Case(*whens, default=F("provider_id")) if whens else F("provider_id")
-
-
 def content_batch(cutoff, after=None) -> tuple[int, object]:
     """Erase the content of the next batch; (rows, the newest created_at) or (0, None)."""
     now = timezone.now()
     with transaction.atomic():
-        taken = _take(_expired_content(cutoff), ["provider_id"], after)
+        taken = _take(_expired_content(cutoff), ["provider_id", "wamid_hash"], after)
         if not taken:
             return 0, None
         Message.objects.filter(pk__in=[pk for pk, *_ in taken]).update(
             **MESSAGE_CONTENT_BLANKS,
-            provider_id=_hashed_ids(taken),
+            **forget_wamids([(pk, wamid, kept) for pk, _, wamid, kept in taken]),
             redacted_at=now,
             updated_at=now,
         )

@@ -14,7 +14,7 @@ from conversations import events, rows
 from conversations.engine import claims
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
-from conversations.privacy.fields import erased_provider_id
+from conversations.privacy.fields import wamid_hash
 from conversations.whatsapp.payloads import InboundMessage, Notification, StatusUpdate
 from conversations.whatsapp.window import hand_over_outside_window, is_re_engagement_error
 
@@ -60,10 +60,6 @@ class Stored:
 
 
 def _store_once(item: InboundMessage) -> Stored | None:
-    if Message.objects.filter(provider_id=erased_provider_id(item.wamid)).exists():
-        # Erased (or past retention) and redelivered late: it stays erased, unanswered.
-        logger.info("redelivery of an erased message ignored")
-        return None
     try:
         # Its own transaction (one query's implicit one, or a savepoint inside a caller's): a
         # duplicate rolls back everything this delivery touched, the customer's last_seen_at
@@ -75,9 +71,13 @@ def _store_once(item: InboundMessage) -> Stored | None:
         with transaction.atomic():
             return _store(item)
     except IntegrityError:
-        # The unique wamid: another delivery of this message got there first (maybe racing us).
+        # The unique wamid: another delivery of this message got there first (maybe racing us),
+        # or it was stored and erased since (only its hash is left).
         if Message.objects.filter(provider_id=item.wamid).exists():
             logger.info("duplicate delivery of an inbound message ignored")
+            return None
+        if Message.objects.filter(wamid_hash=wamid_hash(item.wamid)).exists():
+            logger.info("redelivery of an erased message ignored")
             return None
         raise
 
@@ -229,6 +229,7 @@ def _new_message(item: InboundMessage, *, conversation_id: int | None, sent_at) 
         conversation_id=conversation_id,
         direction=Message.Direction.INBOUND,
         provider_id=item.wamid,
+        wamid_hash=wamid_hash(item.wamid),
         type=item.type,
         text=item.text,
         raw=item.raw,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Customer, Message, PrivacyAudit, Turn
 from conversations.privacy import retention
-from conversations.privacy.fields import erased_provider_id
+from conversations.privacy.fields import wamid_hash
 from conversations.privacy.retention import purge
 from conversations.runtime import reset_runtime_cache
 from conversations.webhook.ingest import store_inbound
@@ -64,7 +64,7 @@ def test_it_erases_content_older_than_the_setting_and_keeps_the_rest(conversatio
     kept.refresh_from_db()
     assert (old.text, old.raw, old.transcript) == ("", {}, "")
     assert old.redacted_at is not None
-    assert old.provider_id == erased_provider_id("wamid.R0")
+    assert (old.provider_id, old.wamid_hash) == (None, wamid_hash("wamid.R0"))
     assert old.state == Message.State.ANSWERED  # its figures stay
     assert (kept.text, kept.redacted_at) == ("minha internet caiu", None)
 
