@@ -15,6 +15,8 @@ MESSAGE_CONTENT_BLANKS = {"text": "", "transcript": "", "raw": {}, "delivery_err
 MESSAGE_FILE_FIELDS = ("media_file",)
 # A conversation's free text (an assistant's handoff reason may repeat the customer's words).
 CONVERSATION_TEXT_BLANKS = {"handoff_reason": ""}
+
+
 def customer_identity_blanks(customer_id: int) -> dict:
     """Who the customer is; wa_id is unique, so it becomes a placeholder no number can match."""
     return {
@@ -34,9 +36,7 @@ def forget_wamids(rows) -> dict:
     """The UPDATE values that empty provider_id and keep its hash, for rows of
     (pk, provider_id, wamid_hash): messages stored before wamid_hash existed get theirs now."""
     whens = [
-        When(pk=pk, then=Value(wamid_hash(wamid)))
-        for pk, wamid, kept in rows
-        if wamid and not kept
+        When(pk=pk, then=Value(wamid_hash(wamid))) for pk, wamid, kept in rows if wamid and not kept
     ]
     hashes = Case(*whens, default=F("wamid_hash")) if whens else F("wamid_hash")
     return {"provider_id": None, "wamid_hash": hashes}
