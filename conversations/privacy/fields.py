@@ -6,7 +6,9 @@ holds what a customer said or who they are is added here, and both pick it up.
 
 import hashlib
 
-from django.db.models import Case, F, Value, When
+from django.db import connection
+from django.db.models import Case, CharField, F, Func, Value, When
+from django.db.models.functions import Coalesce
 
 # A message's content: what the customer or we said, as text, transcript or Meta's payload
 # (which repeats the text, the number and the profile name), and Meta's error details.
@@ -32,9 +34,22 @@ def wamid_hash(wamid: str) -> str:
     return hashlib.sha256(wamid.encode()).hexdigest()
 
 
+class _Sha256Hex(Func):
+    """wamid_hash() in PostgreSQL's SQL, so a batch's UPDATE needs no value per row."""
+
+    template = "encode(sha256(convert_to(%(expressions)s, 'UTF8')), 'hex')"
+    output_field = CharField()
+
+
 def forget_wamids(rows) -> dict:
     """The UPDATE values that empty provider_id and keep its hash, for rows of
-    (pk, provider_id, wamid_hash): messages stored before wamid_hash existed get theirs now."""
+    (pk, provider_id, wamid_hash): messages stored before wamid_hash existed get theirs now
+    (every expression of an UPDATE reads the row as it was, provider_id included)."""
+    if connection.vendor == "postgresql":
+        return {
+            "provider_id": None,
+            "wamid_hash": Coalesce(F("wamid_hash"), _Sha256Hex(F("provider_id"))),
+        }
     whens = [
         When(pk=pk, then=Value(wamid_hash(wamid))) for pk, wamid, kept in rows if wamid and not kept
     ]
