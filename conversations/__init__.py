@@ -5,7 +5,7 @@ models (Customer, Conversation, Message, Turn, and runtime_settings' RuntimeSett
 threads (the worker threads blocking calls run in) and backoff (waits that double up to a cap). They import no room.
 
 The rooms, each a subpackage whose docstring says what it may import, from the bottom up:
-whatsapp (the Cloud API), assistant (the LLM and offline replies), engine (turns), webhook (the
-way in), staff (the admin and the simulator). Django's entry points stay where Django looks for
+whatsapp (the Cloud API), assistant (the LLM and offline replies), privacy (LGPD export, erasure,
+retention), engine (turns), webhook (the way in), staff (the admin and the simulator). Django's entry points stay where Django looks for
 them: admin.py, urls.py, routing.py, apps.py, migrations/ and management/commands/.
 """

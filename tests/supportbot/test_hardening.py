@@ -217,3 +217,15 @@ def test_it_still_checks_passwords_outside_a_request(db):
     from django.contrib.auth import authenticate
 
     assert authenticate(username="nobody", password="x") is None
+
+
+def test_it_sends_secure_http_only_cookies_and_an_idle_expiry(client, staff_member, settings):
+    page = client.get("/admin/login/")
+    assert page.cookies["csrftoken"]["secure"] is True
+    response = log_in(client, "ana", PASSWORD)
+    session_cookie = response.cookies["sessionid"]
+    assert session_cookie["secure"] is True and session_cookie["httponly"] is True
+    assert session_cookie["max-age"] == settings.SESSION_COOKIE_AGE == 30 * 60
+    # Every request moves the expiry on: inactivity, not the login time, ends the session.
+    again = client.get("/admin/")
+    assert again.cookies["sessionid"]["max-age"] == 30 * 60
