@@ -7,7 +7,7 @@ for operations: metrics (Prometheus counters and histograms of every process, su
 heartbeat (workers' heartbeats) and log_context (the ids on each log line). They import no room.
 
 The rooms, each a subpackage whose docstring says what it may import, from the bottom up:
-whatsapp (the Cloud API), assistant (the LLM and offline replies), engine (turns), webhook (the
-way in), staff (the admin and the simulator). Django's entry points stay where Django looks for
+whatsapp (the Cloud API), assistant (the LLM and offline replies), privacy (LGPD export, erasure,
+retention), engine (turns), webhook (the way in), staff (the admin and the simulator). Django's entry points stay where Django looks for
 them: admin.py, urls.py, routing.py, apps.py, migrations/ and management/commands/.
 """

@@ -23,7 +23,11 @@ class Customer(models.Model):
     class Meta:
         indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
         # Staff without it see the document masked, also on the customer's own admin page.
-        permissions = [("view_full_document", "Can see full CPF/CNPJ")]
+        permissions = [
+            ("view_full_document", "Can see full CPF/CNPJ"),
+            ("export_customer_data", "Can export a customer's data (LGPD)"),
+            ("erase_customer_data", "Can erase a customer's data (LGPD)"),
+        ]
 
     def __str__(self):
         from conversations.masking import mask_phone
@@ -205,6 +209,10 @@ class Message(models.Model):
     direction = models.CharField(max_length=3, choices=Direction.choices)
     # The WhatsApp message id (wamid); unique so a redelivered webhook stores nothing new.
     provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # SHA-256 of the inbound wamid, kept when erasure or retention empties provider_id (Meta's
+    # ids encode the customer's number): a late redelivery of an erased message still meets a
+    # unique value, and is stored nothing of, in the same one query (conversations.privacy.fields).
+    wamid_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     type = models.CharField(max_length=32, default="text")
     text = models.TextField(blank=True)
     # A voice note's transcript, and the media file downloaded from the Cloud API (private).
@@ -236,6 +244,8 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When its content (conversations.privacy.fields) was erased or outlived the retention.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -260,12 +270,44 @@ class Message(models.Model):
             ),
             # The dashboard's messages per hour and per kind (issue 14).
             models.Index(fields=["created_at", "direction", "kind"], name="message_created"),
+            # The retention pass's work, oldest first, without reading what it already did.
+            models.Index(
+                fields=["created_at"],
+                name="message_content_kept",
+                condition=Q(redacted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["created_at"], name="message_media_kept", condition=~Q(media_file="")
+            ),
         ]
         # The customers' voice notes, photos and documents, served only through the media view.
         permissions = [("view_media", _("Can see customers' media"))]
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.type} {self.pk}"
+
+
+class PrivacyAudit(models.Model):
+    """One LGPD operation (export, erase, retention pass): who, when, how many rows and files.
+    Never personal data: the customer is named by id only, the counts are numbers."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", "Export"
+        ERASE = "erase", "Erase"
+        PURGE = "purge", "Retention pass"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # The staff member's user name, or the command ("manage.py erase_customer").
+    actor = models.CharField(max_length=150)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 # Defined in their own module, imported here so Django registers the model (and migrations find
@@ -281,6 +323,7 @@ __all__ = [
     "Conversation",
     "Customer",
     "Message",
+    "PrivacyAudit",
     "RuntimeSettings",
     "Turn",
     "validate_notice_template",

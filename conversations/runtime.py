@@ -71,6 +71,8 @@ class RuntimeSnapshot:
     hours_friday: str = defaults.BUSINESS_HOURS["friday"]
     hours_saturday: str = defaults.BUSINESS_HOURS["saturday"]
     hours_sunday: str = defaults.BUSINESS_HOURS["sunday"]
+    content_retention_days: int = defaults.CONTENT_RETENTION_DAYS
+    media_retention_days: int = defaults.MEDIA_RETENTION_DAYS
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod

@@ -345,6 +345,21 @@ class RuntimeSettings(models.Model):
     hours_friday = _hours_field("friday", _("hours on Friday"))
     hours_saturday = _hours_field("saturday", _("hours on Saturday"))
     hours_sunday = _hours_field("sunday", _("hours on Sunday"))
+    # Retention (LGPD)
+    content_retention_days = models.PositiveIntegerField(
+        "keep message content (days)",
+        default=defaults.CONTENT_RETENTION_DAYS,
+        validators=_between(1, 3650, "days"),
+        help_text="Texts, transcripts and raw payloads older than this are erased by the "
+        "workers' retention pass; conversations, turns and figures stay.",
+    )
+    media_retention_days = models.PositiveIntegerField(
+        "keep media files (days)",
+        default=defaults.MEDIA_RETENTION_DAYS,
+        validators=_between(1, 3650, "days"),
+        help_text="Images, voice notes and documents older than this are deleted from the "
+        "storage. At most the content retention.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -392,6 +407,12 @@ class RuntimeSettings(models.Model):
             le(self.crm_cache_ttl_seconds, self.crm_stale_ttl_seconds),
             "The stale-copy TTL must be at least the CRM cache TTL "
             f"({self.crm_cache_ttl_seconds} s).",
+        )
+        need(
+            "media_retention_days",
+            le(self.media_retention_days, self.content_retention_days),
+            "Media cannot be kept longer than the message content "
+            f"({self.content_retention_days} days).",
         )
         if errors:
             raise ValidationError(errors)

@@ -1,6 +1,7 @@
 """Read settings from the environment; nonsense raises ImproperlyConfigured naming the variable."""
 
 import os
+import re
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -58,3 +59,44 @@ def env_url(name: str, schemes: tuple[str, ...], default: str = "") -> str:
     if parsed.scheme in ("http", "https") and not parsed.hostname:
         raise ImproperlyConfigured(f"{name} must name a host, not {raw!r}")
     return raw.rstrip("/")
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env_str(name, default).lower() or default
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
+def env_path(name: str, default: str) -> str:
+    """A URL path prefix such as `staff-7f3a/`: letters, digits, - _ . and /; ends with /."""
+    raw = env_str(name, default).strip("/")
+    if not raw or not re.fullmatch(r"[A-Za-z0-9._~/-]+", raw) or "//" in raw or ".." in raw:
+        raise ImproperlyConfigured(
+            f"{name} must be a path such as staff-7f3a/ (letters, digits, - _ . /), not {raw!r}"
+        )
+    return raw + "/"
+
+
+def env_header(name: str) -> tuple[str, str] | None:
+    """`Header-Name: value` (e.g. `X-Forwarded-Proto: https`) as Django's META pair, or None."""
+    raw = env_str(name)
+    if not raw:
+        return None
+    header, _, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header) or not value:
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https', not {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
+def env_origins(name: str) -> list[str]:
+    """Comma-separated origins, each scheme://host[:port] (e.g. https://bot.example)."""
+    origins = env_list(name, [])
+    for origin in origins:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path:
+            raise ImproperlyConfigured(
+                f"{name} must list origins such as https://bot.example, not {origin!r}"
+            )
+    return origins

@@ -2,13 +2,24 @@
 
 import json
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from supportbot import redis_config
-from supportbot.env import env_bool, env_int, env_list, env_str, env_url
+from supportbot.env import (
+    env_bool,
+    env_choice,
+    env_header,
+    env_int,
+    env_list,
+    env_origins,
+    env_path,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -169,6 +180,46 @@ OUTAGE_API_TOKEN = env_str("OUTAGE_API_TOKEN")
 WORKER_MAX_TURNS = env_int("WORKER_MAX_TURNS", 200, minimum=1, maximum=10000)
 # Blocking calls (ORM, CRM, Redis) run on this many threads per worker process.
 WORKER_THREADS = env_int("WORKER_THREADS", 32, minimum=1, maximum=1000)
+
+# Production hardening (README "Running in production"): `manage.py check --deploy` passes
+# with the variables a deployment sets. Cookies are secure unless DEBUG; HSTS is sent on HTTPS.
+ADMIN_URL = env_path("ADMIN_URL", "admin/")
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# A staff session ends after this much inactivity: every request moves the expiry on.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=24 * 60) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000, maximum=63072000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# true: Django redirects http to https; proxy: the TLS proxy in front already does (Django then
+# trusts it, and the deploy check's reminder is silenced); false: nobody does (development).
+SSL_REDIRECT = env_choice("DJANGO_SSL_REDIRECT", ("true", "proxy", "false"), "false")
+SECURE_SSL_REDIRECT = SSL_REDIRECT == "true"
+# Load balancers check /healthz over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SILENCED_SYSTEM_CHECKS = ["security.W008"] if SSL_REDIRECT == "proxy" else []
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a commitment for the whole domain: opt in, and be reminded of nothing.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+SECURE_PROXY_SSL_HEADER = env_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Admin login throttling (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT failures from one user
+# name, or from one IP address, that one is locked out for ADMIN_LOCKOUT_MINUTES. Its log lines
+# name the user, IP and path, never the password (masked in the stored attempt too).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "supportbot.auth.AdminLoginThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("ADMIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
 
 LANGUAGE_CODE = "pt-br"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "America/Sao_Paulo")

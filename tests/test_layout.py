@@ -14,19 +14,27 @@ ALLOWED = {
     "conversations.whatsapp": {BASE},
     "conversations.assistant": {BASE, "crm_gateway"},
     "crm_gateway": {BASE},
+    "conversations.privacy": {BASE, "conversations.whatsapp", "crm_gateway"},
     "conversations.engine": {
         BASE,
         "conversations.whatsapp",
         "conversations.assistant",
+        "conversations.privacy",
         "crm_gateway",
     },
-    "conversations.webhook": {BASE, "conversations.whatsapp", "conversations.engine"},
+    "conversations.webhook": {
+        BASE,
+        "conversations.whatsapp",
+        "conversations.engine",
+        "conversations.privacy",
+    },
     "conversations.staff": {
         BASE,
         "conversations.whatsapp",
         "conversations.assistant",
         "conversations.engine",
         "conversations.webhook",
+        "conversations.privacy",
         "crm_gateway",
     },
 }

@@ -3,6 +3,6 @@ lock (turn_loop), a claimed turn's work (turn_run) and end (turn_end), the queue
 side (claims, peeks), the debounce, the transcript the LLM reads, a turn's voice notes and
 photos (media_step), the Redis locks and the sweeper.
 
-May import: conversations' base modules, conversations.whatsapp (the sender), conversations.assistant
-and crm_gateway. Never conversations.webhook or conversations.staff, which build on it.
+May import: conversations' base modules, conversations.whatsapp (the sender), conversations.assistant,
+conversations.privacy (the worker's retention pass) and crm_gateway. Never conversations.webhook or conversations.staff, which build on it.
 """

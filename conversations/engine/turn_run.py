@@ -23,12 +23,18 @@ from conversations.engine.transcript import transcript, with_batch_media
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
 from conversations.whatsapp.sender import (
+    SendError,
     announce_sent,
     hand_over,
     queue_text,
     send_text,
     send_typing_indicator,
     sent_statements,
+)
+from conversations.whatsapp.window import (
+    OUTSIDE_WINDOW_REASON,
+    hand_over_outside_window,
+    within_reply_window,
 )
 from crm_gateway.context import CustomerContext, build_customer_context, claim_notice
 
@@ -87,6 +93,8 @@ class TurnRun:
             self._typing.cancel()
 
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
+        if not within_reply_window(self._last_customer_message_at()):
+            return await in_thread(self._outside_window)()
         while True:
             context = await self._context_and_media()
             request = AssistantRequest.for_turn(
@@ -146,6 +154,20 @@ class TurnRun:
             for name in self.tokens:
                 self.tokens[name] += getattr(result, name)
         return result
+
+    def _last_customer_message_at(self):
+        return max((m.sent_at or m.created_at) for m in self.batch)
+
+    def _outside_window(self):
+        """More than 24 h since the customer's last message (workers down for a day): WhatsApp
+        would refuse the reply, so none is generated and a person takes the conversation."""
+        hand_over_outside_window(self.turn.conversation_id)
+        return self._finish(
+            Outcome.HUMAN,
+            OUTSIDE_WINDOW_REASON,
+            Message.State.SKIPPED,
+            reason=OUTSIDE_WINDOW_REASON,
+        )
 
     async def _context(self) -> CustomerContext:
         started = time.monotonic()
@@ -271,6 +293,8 @@ class TurnRun:
             )
             if not error:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
+                if isinstance(exc, SendError) and exc.outside_window:
+                    detail = OUTSIDE_WINDOW_REASON  # hand_over has handed it to a person
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
         handoff_reason = detail if failed else self.handoff_reason

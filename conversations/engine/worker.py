@@ -15,6 +15,7 @@ from django.conf import settings
 
 from conversations import events
 from conversations.engine import sweeper, turn_loop
+from conversations.privacy import retention
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class TurnScheduler:
             ThreadPoolExecutor(settings.WORKER_THREADS, thread_name_prefix="supportbot-worker")
         )
         self.sweeper = loop.create_task(sweeper.sweep_forever())
+        self.retention = loop.create_task(retention.purge_forever())
 
     def wake(self, conversation_id: int) -> None:
         if conversation_id in self.tasks:

@@ -14,6 +14,7 @@ from stdnum.br import cnpj, cpf
 
 from conversations.masking import mask_document, mask_phone
 from conversations.models import Conversation, Customer, Message
+from conversations.staff.admin_privacy import PrivacyActions
 from conversations.staff.media_view import message_media_html
 from conversations.whatsapp.phone import normalise_wa_id
 from crm_gateway.actions import refresh_crm_data
@@ -84,7 +85,7 @@ class OpenConversationFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(PrivacyActions, admin.ModelAdmin):
     list_display = ("name", "masked_number", "masked_document", "last_seen_at", "first_seen_at")
     list_filter = (HasDocumentFilter, OpenConversationFilter, "last_seen_at", "first_seen_at")
     search_fields = ("profile_name", "wa_id", "reply_wa_id", "document")
@@ -100,7 +101,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "last_seen_at",
         "history",
     )
-    actions = [refresh_crm_data]
+    actions = [refresh_crm_data, "export_customer_data", "erase_customer_data"]
 
     def get_fields(self, request, obj=None):
         document = (

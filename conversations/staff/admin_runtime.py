@@ -120,6 +120,16 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                 "fields": ("llm_prices",),
             },
         ),
+        (
+            _("Retention (LGPD)"),
+            {
+                "description": _(
+                    "How long customers' messages and media are kept. The workers erase older "
+                    "ones in small batches; conversations and figures stay."
+                ),
+                "fields": ("content_retention_days", "media_retention_days"),
+            },
+        ),
     )
     readonly_fields = ("updated_at",)
     save_on_top = True

@@ -14,7 +14,9 @@ from conversations import events, metrics, rows
 from conversations.engine import claims
 from conversations.masking import mask_phone
 from conversations.models import Conversation, Customer, Message
+from conversations.privacy.fields import wamid_hash
 from conversations.whatsapp.payloads import InboundMessage, Notification, StatusUpdate
+from conversations.whatsapp.window import hand_over_outside_window, is_re_engagement_error
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,13 @@ def _store_once(item: InboundMessage) -> Stored | None:
         with transaction.atomic():
             return _store(item)
     except IntegrityError:
-        # The unique wamid: another delivery of this message got there first (maybe racing us).
+        # The unique wamid: another delivery of this message got there first (maybe racing us),
+        # or it was stored and erased since (only its hash is left).
         if Message.objects.filter(provider_id=item.wamid).exists():
             logger.info("duplicate delivery of an inbound message ignored")
+            return None
+        if Message.objects.filter(wamid_hash=wamid_hash(item.wamid)).exists():
+            logger.info("redelivery of an erased message ignored")
             return None
         raise
 
@@ -224,6 +230,7 @@ def _new_message(item: InboundMessage, *, conversation_id: int | None, sent_at) 
         conversation_id=conversation_id,
         direction=Message.Direction.INBOUND,
         provider_id=item.wamid,
+        wamid_hash=wamid_hash(item.wamid),
         type=item.type,
         text=item.text,
         raw=item.raw,
@@ -261,11 +268,12 @@ def apply_status(status: StatusUpdate) -> bool:
     if status.status == Delivery.FAILED:
         changes["delivery_errors"] = status.errors
     # A conditional update: concurrent statuses cannot overwrite each other backwards.
-    updated = Message.objects.filter(
-        provider_id=status.wamid,
-        direction=Message.Direction.OUTBOUND,
-        delivery_status__in=allowed,
-    ).update(**changes)
+    ours = Message.objects.filter(provider_id=status.wamid, direction=Message.Direction.OUTBOUND)
+    updated = ours.filter(delivery_status__in=allowed).update(**changes)
+    if updated == 1 and status.status == Delivery.FAILED and is_re_engagement_error(status.errors):
+        # Refused because the 24-hour window had closed: the same handoff as a refused send.
+        for conversation_id in ours.values_list("conversation_id", flat=True):
+            hand_over_outside_window(conversation_id)
     return updated == 1
 
 

@@ -19,6 +19,7 @@ from conversations import metrics, rows
 from conversations.masking import mask_phone, mask_text
 from conversations.models import Conversation, Message, Turn
 from conversations.whatsapp.console import notify_simulator
+from conversations.whatsapp.window import hand_over_outside_window, is_re_engagement_error
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,14 @@ TYPING_TIMEOUT = (2.0, 5.0)
 
 
 class SendError(Exception):
-    """The message could not be handed to WhatsApp; it is stored with delivery_status failed."""
+    """The message could not be handed to WhatsApp; it is stored with delivery_status failed.
+
+    `outside_window`: the Cloud API refused it with 131047 (the 24-hour window has closed).
+    """
+
+    def __init__(self, message: str, *, outside_window: bool = False):
+        super().__init__(message)
+        self.outside_window = outside_window
 
 
 class _CappedRetry(Retry):
@@ -147,7 +155,10 @@ def _post_text(to: str, text: str) -> str:
         raise SendError(f"Cloud API unreachable: {type(exc).__name__}") from exc
     if response.status_code >= 300:
         summary = _error_summary(response)
-        raise SendError(f"Cloud API answered {summary}")
+        raise SendError(
+            f"Cloud API answered {summary}",
+            outside_window=is_re_engagement_error(summary.get("code")),
+        )
     try:
         return str(response.json()["messages"][0]["id"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -208,6 +219,8 @@ def hand_over(conversation: Conversation, message: Message) -> str:
             "message %s (%s) to %s not sent: %s", message.pk, message.kind, mask_phone(to), exc
         )
         notify_simulator(customer.wa_id, message)
+        if exc.outside_window:
+            hand_over_outside_window(conversation.pk)
         raise
 
 

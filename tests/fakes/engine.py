@@ -241,7 +241,7 @@ async def stop_scheduler() -> None:
     from conversations.management.commands.runworker import cancel_and_wait
 
     await scheduler.drain(10)
-    await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper])
+    await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper, scheduler.retention])
 
 
 # Fixtures and helpers of the engine and turn tests (import them into the test module).

@@ -551,3 +551,21 @@ class TestOnPostgresqlInOneQuery:
     @pytest.fixture(autouse=True)
     def _postgresql(self, live_database_url):
         assert connection.vendor == "postgresql"
+
+
+def test_it_hands_over_when_a_failed_status_says_the_window_had_closed():
+    reply = outbound("wamid.OUT", "sent")
+    errors = [{"code": 131047, "title": "Re-engagement message"}]
+    assert apply_status(StatusUpdate(wamid="wamid.OUT", status="failed", errors=errors))
+    conversation = Conversation.objects.get(pk=reply.conversation_id)
+    assert conversation.handler == Conversation.Handler.HUMAN
+    assert conversation.handoff_reason == "fora da janela de 24 h"
+    assert conversation.handoff_source == Conversation.HandoffSource.WINDOW
+
+
+def test_it_does_not_hand_over_for_other_failed_statuses():
+    reply = outbound("wamid.OUT", "sent")
+    errors = [{"code": 131026, "title": "Message undeliverable"}]
+    assert apply_status(StatusUpdate(wamid="wamid.OUT", status="failed", errors=errors))
+    conversation = Conversation.objects.get(pk=reply.conversation_id)
+    assert conversation.handler == Conversation.Handler.BOT

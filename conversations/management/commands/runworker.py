@@ -144,7 +144,7 @@ class InboundChannelWorker(Worker):
             logger.warning(
                 "%d turns still running after %s s: cancelled", len(scheduler.tasks), grace
             )
-        await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper])
+        await cancel_and_wait([*scheduler.tasks.values(), scheduler.sweeper, scheduler.retention])
 
 
 class Command(ChannelsRunworker):

@@ -35,7 +35,9 @@ class Command(BaseCommand):
 
         out = self.stdout
         out.write(self.style.SUCCESS("Demo ready."))
-        out.write(f"  Admin:     /admin/  user {DEMO_USERNAME!r}  password {password}")
+        out.write(
+            f"  Admin:     /{settings.ADMIN_URL}  user {DEMO_USERNAME!r}  password {password}"
+        )
         if settings.DEBUG:
             out.write("  Simulator: /simulator/  (play a WhatsApp customer)")
         else:

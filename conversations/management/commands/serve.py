@@ -88,7 +88,7 @@ class Command(BaseCommand):
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
         self.stdout.write(f"supportbot is running at {url} (Ctrl-C to stop)")
-        self.stdout.write(f"  admin:     {url}admin/")
+        self.stdout.write(f"  admin:     {url}{settings.ADMIN_URL}")
         if settings.DEBUG:
             self.stdout.write(f"  simulator: {url}simulator/")
         sys.stdout.flush()
