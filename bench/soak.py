@@ -111,6 +111,12 @@ def _run(plan: dict, database_url: str) -> int:
     report = soak_checks.check(result)
     print(f"\nwall time {time.monotonic() - started:.0f} s")
     print(report.text())
+    if report.ok:
+        result.clean_logs()
+    else:
+        print(
+            "process logs:", *(f"  {name}: {path}" for name, path in result.logs.items()), sep="\n"
+        )
     return 0 if report.ok else 1
 
 

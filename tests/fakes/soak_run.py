@@ -9,12 +9,12 @@ The caller has Django set up on the same database (it writes the runtime setting
 read the rows). Every loop here is bounded in count and time.
 """
 
-import os
 import random
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from conversations.models import Message, RuntimeSettings, Turn
 from tests.fakes.cloud_api import FakeCloudAPI
@@ -68,20 +68,22 @@ class SoakResult:
     llm_statuses: list[int]
     crm_cache_ttl_s: int
     tracebacks: dict[str, int]  # process name -> "Traceback" lines in its log
+    logs: dict[str, str]  # "name (pid N)" -> log file path
+
+    def clean_logs(self) -> None:
+        for path in self.logs.values():
+            Path(path).unlink(missing_ok=True)
 
 
 class SoakProcesses(ProcessSet):
-    """Stops every process at the end like ProcessSet, without dumping a dozen logs: they are
-    kept (paths printed) after an exception or with SOAK_KEEP_LOGS=1, deleted otherwise."""
+    """Stops every process at the end like ProcessSet, without dumping a dozen logs: their paths
+    go into the result, and the caller deletes them once the invariants hold (clean_logs)."""
 
     def __exit__(self, exc_type, *exc) -> None:
         self.stop_all()
-        keep = exc_type is not None or os.environ.get("SOAK_KEEP_LOGS") == "1"
-        for process in self.processes:
-            if keep:
+        if exc_type is not None:
+            for process in self.processes:
                 sys.stderr.write(f"{process.name} (pid {process.pid}): {process.log_path}\n")
-            else:
-                process.log_path.unlink(missing_ok=True)
 
     def tracebacks(self) -> dict[str, int]:
         counts = {}
@@ -266,5 +268,6 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
             crm_calls=list(crm.calls),
             llm_statuses=list(llm.statuses),
             tracebacks=procs.tracebacks(),
+            logs={f"{p.name} (pid {p.pid})": str(p.log_path) for p in procs.processes},
             crm_cache_ttl_s=RuntimeSettings.objects.get(pk=1).crm_cache_ttl_seconds,
         )
