@@ -8,6 +8,7 @@
 """
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ class Reply:
 class _Server(ThreadingHTTPServer):
     # The default listen backlog (5) drops connections when many clients call at once.
     request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A client killed mid-request (the soak's kill -9) is expected, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeHTTPServer:

@@ -220,6 +220,11 @@ def check(result) -> SoakReport:
     llm = Counter(result.llm_statuses)
     report.figure("LLM calls by status", dict(sorted(llm.items())))
     report.figure("tracebacks in process logs", result.tracebacks or "none")
+    report.hold(
+        "every worker and web process was running when the faults stopped",
+        not result.down_at_end,
+        ", ".join(result.down_at_end),
+    )
     report.hold("drained: nothing pending, claimed or running", result.drained)
     turns = {turn.pk: turn for turn in Turn.objects.all()}
     inbound = list(Message.objects.filter(direction=Message.Direction.INBOUND))

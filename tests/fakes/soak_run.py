@@ -13,6 +13,7 @@ import random
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class SoakResult:
     crm_calls: list
     llm_statuses: list[int]
     crm_cache_ttl_s: int
+    down_at_end: list[str]  # workers and web processes not running once the faults stopped
     tracebacks: dict[str, int]  # process name -> "Traceback" lines in its log
     logs: dict[str, str]  # "name (pid N)" -> log file path
 
@@ -97,8 +99,11 @@ class SoakProcesses(ProcessSet):
 class _Faults:
     """Injects the plan's faults from threads of its own and logs each with its time."""
 
-    def __init__(self, plan, procs, env, redis_server, crm, llm, webs, workers, say):
+    def __init__(self, plan, procs, spawner, env, redis_server, crm, llm, webs, workers, say):
         self.plan, self.procs, self.env, self.say = plan, procs, env, say
+        # Processes are started from one thread that lives as long as they do: a child started
+        # with PR_SET_PDEATHSIG dies when the *thread* that forked it ends.
+        self.spawner = spawner
         self.redis, self.crm, self.llm = redis_server, crm, llm
         self.webs, self.workers = webs, workers
         self.log: list[Fault] = []
@@ -114,6 +119,9 @@ class _Faults:
         self.say(f"fault {name} at +{fault.at - self.started:.1f} s")
         return fault
 
+    def _spawn(self, start, name: str) -> ManagedProcess:
+        return self.spawner.submit(start, self.env, name=name).result()
+
     def _at(self, offset_s: float) -> bool:
         """Wait until `offset_s` into the run; False if the run is stopping."""
         return not self.stop.wait(max(0.0, self.started + offset_s - time.time()))
@@ -126,11 +134,11 @@ class _Faults:
             fault = self._begin(f"kill -9 worker-{index + 1}")
             self.workers[index].kill()
             self.stop.wait(self.plan.worker_down_s)
-            self.workers[index] = self.procs.runworker(self.env, name=f"worker-{index + 1}")
+            self.workers[index] = self._spawn(self.procs.runworker, f"worker-{index + 1}")
             fault.ended = time.time()
 
     def _restart_redis(self) -> None:
-        if self._at(self.plan.duration_s * 0.4):
+        if self._at(self.plan.duration_s * 0.42):
             fault = self._begin("redis restart (SHUTDOWN NOSAVE)")
             self.redis.restart()
             fault.ended = time.time()
@@ -148,18 +156,18 @@ class _Faults:
             slow.ended = time.time()
 
     def _throttle_llm(self) -> None:
-        if self._at(self.plan.duration_s * 0.6):
+        if self._at(self.plan.duration_s * 0.62):
             fault = self._begin(f"llm 429 burst for {self.plan.llm_throttle_s:g} s")
             self.llm.throttle(self.plan.llm_throttle_s)
             self.stop.wait(self.plan.llm_throttle_s)
             fault.ended = time.time()
 
     def _restart_web(self) -> None:
-        if self._at(self.plan.duration_s * 0.7):
+        if self._at(self.plan.duration_s * 0.75):
             fault = self._begin("kill -9 web-1")
             self.webs[0].kill()
             self.stop.wait(3)
-            self.webs[0] = self.procs.daphne(self.env, name="web-1")
+            self.webs[0] = self._spawn(self.procs.daphne, "web-1")
             fault.ended = time.time()
 
     def start(self, started: float) -> None:
@@ -225,6 +233,7 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
         FakeCloudAPI() as cloud,
         SoakCrm(seed=plan.seed) as crm,
         SoakLLM(error_rate=plan.llm_error_rate, seed=plan.seed) as llm,
+        ThreadPoolExecutor(1, thread_name_prefix="soak-spawner") as spawner,
         SoakProcesses() as procs,
     ):
         env = process_env(
@@ -244,7 +253,7 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
         webs: list[ManagedProcess] = [
             procs.daphne(env, name=f"web-{n + 1}") for n in range(plan.webs)
         ]
-        faults = _Faults(plan, procs, env, redis_server, crm, llm, webs, workers, say)
+        faults = _Faults(plan, procs, spawner, env, redis_server, crm, llm, webs, workers, say)
         sender = Sender(lambda: [web.url for web in webs if web.alive()] or [webs[-1].url])
         started, started_mono = time.time(), time.monotonic()
         faults.start(started)
@@ -253,6 +262,7 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
             sent_until = time.time()
         finally:
             faults.finish()
+        down = [p.name for p in [*workers, *webs] if not p.alive()]
         say(f"sent {log.accepted} deliveries ({log.retried} retried, {len(log.given_up)} lost)")
         planned = {delivery.wamid for delivery in deliveries}
         drained = _drain(len(planned) - len(log.given_up), plan.drain_timeout_s, say)
@@ -267,6 +277,7 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
             cloud_texts=cloud.texts(),
             crm_calls=list(crm.calls),
             llm_statuses=list(llm.statuses),
+            down_at_end=down,
             tracebacks=procs.tracebacks(),
             logs={f"{p.name} (pid {p.pid})": str(p.log_path) for p in procs.processes},
             crm_cache_ttl_s=RuntimeSettings.objects.get(pk=1).crm_cache_ttl_seconds,

@@ -11,6 +11,7 @@ each kind is built. Only "text" exists today; "person" (asking for a person, the
 "voice" (voice notes, the media issue) are added here when those land.
 """
 
+import copy
 import itertools
 import random
 import threading
@@ -136,6 +137,16 @@ def plan_deliveries(
     return sorted(deliveries, key=lambda delivery: delivery.at_s)
 
 
+def _stamped(payload: dict) -> dict:
+    """The payload with its messages' timestamps set to now, as Meta stamps them when sent."""
+    payload = copy.deepcopy(payload)
+    for entry in payload["entry"]:
+        for change in entry["changes"]:
+            for message in change["value"].get("messages", []):
+                message["timestamp"] = str(int(time.time()))
+    return payload
+
+
 @dataclass
 class DeliveryLog:
     accepted: int = 0
@@ -156,11 +167,12 @@ class Sender:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="soak-send")
 
     def _send(self, delivery: Delivery) -> None:
+        payload = _stamped(delivery.payload)
         for attempt in range(self.attempts):
             urls = self.urls()
             url = urls[next(self._turn) % len(urls)]
             try:
-                if deliver(url, delivery.payload).status_code == 200:
+                if deliver(url, payload).status_code == 200:
                     with self._lock:
                         self.log.accepted += 1
                         self.log.retried += attempt > 0
