@@ -242,3 +242,44 @@ def test_it_refuses_bad_flags_before_making_a_database(flags, monkeypatch, capsy
 
     assert soak.main(flags) == 2
     assert capsys.readouterr().err.startswith("soak: ")
+
+
+def _swept_turn_and_a_later_one(conversation) -> tuple[Turn, Turn]:
+    """A dead worker's turn the sweeper closed 15 s after it started, and a turn started 10 s
+    after the first (while the sweeper had not yet come)."""
+    start = timezone.now() - timedelta(minutes=1)
+    swept = Turn.objects.create(conversation=conversation, outcome=Turn.Outcome.LOST_LOCK)
+    detail = "worker gone; the sweeper put its messages back in the queue"
+    end = start + timedelta(seconds=15)
+    Turn.objects.filter(pk=swept.pk).update(started_at=start, finished_at=end, detail=detail)
+    later = Turn.objects.create(conversation=conversation, outcome=Turn.Outcome.ANSWERED)
+    Turn.objects.filter(pk=later.pk).update(
+        started_at=start + timedelta(seconds=10), finished_at=end + timedelta(seconds=5)
+    )
+    swept.refresh_from_db()
+    later.refresh_from_db()
+    return swept, later
+
+
+@pytest.mark.django_db
+def test_it_ends_a_swept_turn_when_its_worker_was_killed():
+    customer = Customer.objects.create(wa_id="5511970000002")
+    swept, _ = _swept_turn_and_a_later_one(Conversation.objects.create(customer=customer))
+    kill = Fault("kill -9 worker-2", swept.started_at.timestamp() + 2)
+    _answered_conversation()
+
+    report = soak_checks.check(_result(faults=[kill]))
+
+    assert report.ok, report.text()
+
+
+@pytest.mark.django_db
+def test_it_fails_a_swept_turn_overlapping_the_next_without_a_kill_in_its_span():
+    customer = Customer.objects.create(wa_id="5511970000002")
+    swept, _ = _swept_turn_and_a_later_one(Conversation.objects.create(customer=customer))
+    too_late = Fault("kill -9 worker-2", swept.started_at.timestamp() + 12)
+    _answered_conversation()
+
+    report = soak_checks.check(_result(faults=[too_late]))
+
+    assert _failed(report) == ["no two turns of one conversation overlapped"]

@@ -10,7 +10,7 @@ import statistics
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from conversations.models import Message, Turn
@@ -130,7 +130,20 @@ def check_replies(report: SoakReport, result, outbound, turns) -> None:
     )
 
 
-def check_turns(report: SoakReport, turns: dict[int, Turn]) -> None:
+SWEPT = "worker gone"  # the start of the detail the sweeper writes on a dead worker's turn
+
+
+def _real_end(turn: Turn, kills: list[datetime]) -> datetime | None:
+    """When the turn stopped running. The sweeper closes a dead worker's turn when it takes the
+    claims back, later than the death: such a turn ended at the last worker kill in its span."""
+    if turn.finished_at is None or not turn.detail.startswith(SWEPT):
+        return turn.finished_at
+    in_span = [kill for kill in kills if turn.started_at <= kill <= turn.finished_at]
+    return max(in_span) if in_span else turn.finished_at
+
+
+def check_turns(report: SoakReport, result, turns: dict[int, Turn]) -> None:
+    kills = [_when(f.at) for f in result.faults if f.name.startswith("kill -9 worker")]
     by_conversation = defaultdict(list)
     for turn in turns.values():
         by_conversation[turn.conversation_id].append(turn)
@@ -138,12 +151,26 @@ def check_turns(report: SoakReport, turns: dict[int, Turn]) -> None:
     for conversation_turns in by_conversation.values():
         conversation_turns.sort(key=lambda turn: (turn.started_at, turn.pk))
         for earlier, later in pairwise(conversation_turns):
-            if earlier.finished_at is None or earlier.finished_at > later.started_at:
-                overlaps.append((earlier.pk, later.pk))
+            end = _real_end(earlier, kills)
+            if end is None or end > later.started_at:
+                overlaps.append(
+                    f"turn {earlier.pk} ({earlier.outcome}, {earlier.detail[:60]!r}, "
+                    f"{_offset(result, earlier.started_at)}-{_offset(result, earlier.finished_at)})"
+                    f" and turn {later.pk} ({later.outcome}, from "
+                    f"{_offset(result, later.started_at)})"
+                )
         unfinished += [turn.pk for turn in conversation_turns if turn.finished_at is None]
     report.figure("turns", dict(sorted(Counter(t.outcome for t in turns.values()).items())))
-    report.hold("no two turns of one conversation overlapped", not overlaps, f"{overlaps[:5]}")
+    report.hold("no two turns of one conversation overlapped", not overlaps, "; ".join(overlaps))
     report.hold("every turn finished", not unfinished, f"{unfinished[:5]}")
+
+
+def _when(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _offset(result, moment: datetime | None) -> str:
+    return "?" if moment is None else f"+{moment.timestamp() - result.started:.1f} s"
 
 
 def check_latency(report: SoakReport, inbound, outbound, turns) -> None:
@@ -165,7 +192,7 @@ def check_latency(report: SoakReport, inbound, outbound, turns) -> None:
 def check_recovery(report: SoakReport, result, inbound, turns) -> None:
     """After each fault, the time until the oldest message pending at that moment ended."""
     for fault in result.faults:
-        at = datetime.fromtimestamp(fault.at, tz=inbound[0].created_at.tzinfo) if inbound else None
+        at = _when(fault.at) if inbound else None
         waiting = [m for m in inbound if at and m.created_at <= at and _ended_at(m, turns) > at]
         if not waiting:
             report.figure(f"recovery after {fault.name}", "nothing was pending")
@@ -194,16 +221,20 @@ def check_crm(report: SoakReport, result) -> None:
             continue
         epoch = sum(call.at > start for start, _ in direct)  # a restart empties the cache
         calls[(call.document, epoch)].append(call.at)
-    worst = 0
+    worst, worst_times = 0, []
     for times in calls.values():
         times.sort()
         for index, first in enumerate(times):
             within = bisect_left(times, first + result.crm_cache_ttl_s) - index
-            worst = max(worst, within)
+            if within > worst:
+                worst, worst_times = within, times[index : index + within]
     modes = Counter(call.mode for call in result.crm_calls)
     report.figure("CRM calls", f"{dict(modes)}; {direct_calls} while Redis was away (direct)")
     report.figure("documents looked up", len({document for document, _ in calls}))
-    report.hold("CRM calls per document within the cache TTL <= 1", worst <= 1, f"max {worst}")
+    at = ", ".join(f"+{moment - result.started:.1f} s" for moment in worst_times)
+    report.hold(
+        "CRM calls per document within the cache TTL <= 1", worst <= 1, f"max {worst} (at {at})"
+    )
 
 
 def check(result) -> SoakReport:
@@ -235,7 +266,7 @@ def check(result) -> SoakReport:
     )
     check_messages(report, result, inbound, turns)
     check_replies(report, result, outbound, turns)
-    check_turns(report, turns)
+    check_turns(report, result, turns)
     check_latency(report, inbound, outbound, turns)
     check_recovery(report, result, inbound, turns)
     check_crm(report, result)
