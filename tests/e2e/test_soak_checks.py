@@ -283,3 +283,13 @@ def test_it_fails_a_swept_turn_overlapping_the_next_without_a_kill_in_its_span()
     report = soak_checks.check(_result(faults=[too_late]))
 
     assert _failed(report) == ["no two turns of one conversation overlapped"]
+
+
+@pytest.mark.django_db
+def test_it_fails_a_batch_marked_answered_whose_reply_was_never_sent():
+    _answered_conversation()
+    Message.objects.filter(provider_id="wamid.out-1").update(provider_id=None, sent_at=None)
+
+    report = soak_checks.check(_result(cloud_texts=[]))
+
+    assert _failed(report) == ["every answered batch got its reply"]

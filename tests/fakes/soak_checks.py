@@ -92,7 +92,7 @@ def check_messages(report: SoakReport, result, inbound, turns) -> None:
     report.figure("handed to a person, by reason", dict(handoffs.most_common(5)))
 
 
-def check_replies(report: SoakReport, result, outbound, turns) -> None:
+def check_replies(report: SoakReport, result, inbound, outbound, turns) -> None:
     replies = [message for message in outbound if message.kind in REPLY_KINDS]
     sent = [message for message in replies if message.provider_id]
     per_turn = Counter(message.turn_id for message in sent)
@@ -119,6 +119,13 @@ def check_replies(report: SoakReport, result, outbound, turns) -> None:
         "at most one reply per batch (other duplicates)",
         recorded_twice + unexplained == 0,
         f"{recorded_twice} recorded twice, {unexplained} sent without a trace",
+    )
+    answered = {m.turn_id for m in inbound if m.state == Message.State.ANSWERED}
+    unanswered = answered - set(per_turn)
+    report.hold(
+        "every answered batch got its reply",
+        not unanswered,
+        f"{len(unanswered)} turns answered without a reply sent",
     )
     apologies = [
         t for t in result.cloud_texts if any(s in t.body.lower() for s in CONCURRENCY_TEXTS)
@@ -265,7 +272,7 @@ def check(result) -> SoakReport:
         )
     )
     check_messages(report, result, inbound, turns)
-    check_replies(report, result, outbound, turns)
+    check_replies(report, result, inbound, outbound, turns)
     check_turns(report, result, turns)
     check_latency(report, inbound, outbound, turns)
     check_recovery(report, result, inbound, turns)
