@@ -50,7 +50,7 @@ def _arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--mix", default="text:1", help="message kinds and weights, e.g. text:1")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/h17"),
+        default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/soak"),
         help="server and base name; the run uses a database <name>_soak_<pid> of its own",
     )
     parser.add_argument("--keep-database", action="store_true")
