@@ -1,0 +1,55 @@
+"""The soak in 60 seconds (bench/soak.py runs it for 5 minutes): 2 daphne and 3 runworker
+processes on this run's PostgreSQL database and a redis-server of the test's own, 40 customers,
+workers killed with kill -9 every 15 s, one Redis restart, a CRM outage, a web process killed,
+LLM 500s; then every invariant of tests/fakes/soak_checks.py must hold."""
+
+import shutil
+import sys
+
+import pytest
+from django.db import connection
+
+from tests.conftest import IN_CI
+from tests.fakes import soak_checks
+from tests.fakes.processes import database_url_named
+from tests.fakes.soak_run import SoakPlan, run_soak
+
+pytestmark = [pytest.mark.live, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PLAN = SoakPlan(
+    duration_s=45,
+    customers=40,
+    faults=("worker_kills", "redis_restart", "crm_outage", "web_restart"),
+    kill_every_s=15,
+    crm_outage_s=4,
+    return_after_s=(10.0, 25.0),
+    drain_timeout_s=90,
+)
+
+
+@pytest.fixture
+def redis_server_binary():
+    """The soak restarts a redis-server of its own (never the shared one): it needs the binary."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed: the soak starts and restarts its own"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def test_it_keeps_every_promise_while_workers_die_and_redis_restarts(
+    live_database_url, redis_server_binary, transactional_db
+):
+    database_url = database_url_named(live_database_url, connection.settings_dict["NAME"])
+
+    result = run_soak(PLAN, database_url, say=lambda line: sys.stderr.write(line + "\n"))
+
+    report = soak_checks.check(result)
+    names = [fault.name for fault in result.faults]
+    # The faults really happened and the platform really answered: the checks are not vacuous.
+    assert sum(name.startswith("kill -9 worker") for name in names) >= 2, names
+    assert sum(name.startswith("redis restart") for name in names) == 1, names
+    assert "kill -9 web-1" in names
+    assert len(result.cloud_texts) >= PLAN.customers, report.text()
+    assert report.ok, report.text() + "\nprocess logs:\n" + "\n".join(result.logs.values())
+    result.clean_logs()

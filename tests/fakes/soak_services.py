@@ -1,0 +1,185 @@
+"""The soak's peers (bench/soak.py, tests/e2e/test_soak.py): a CRM and a Responses API with the
+latencies of the systems we replace scaled 1:10 and faults that can be switched on while they
+run, and a redis-server of the soak's own that can be restarted (never the machine's shared one).
+
+Every call is logged with its wall-clock time, so the checks can compare it with the rows.
+"""
+
+import contextlib
+import random
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+
+from tests.fakes.http import FakeHTTPServer, Reply, Request
+from tests.fakes.responses_api import response_object
+
+CRM_TOKEN = "soak-crm-token"
+LLM_REPLY = "Certo, já verifiquei aqui e vou te ajudar com isso."
+POINT = {"id": "PI-1", "address": "Rua Augusta, 1200", "city": "São Paulo", "region": "Centro"}
+
+
+@dataclass(frozen=True)
+class CrmCall:
+    at: float  # time.time() when it arrived
+    document: str
+    mode: str  # "ok", "down" (503) or "slow" (answered after the client's timeout)
+
+
+class SoakCrm:
+    """The CRM contract for any document, with a switchable mode: ok, down (503) or slow."""
+
+    def __init__(self, latency_s=(0.8, 1.0), slow_s: float = 5.0, seed: int = 1):
+        self.latency_s = latency_s
+        self.slow_s = slow_s
+        self.mode = "ok"
+        self.calls: list[CrmCall] = []
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.server = FakeHTTPServer(self._handle)
+
+    def env(self) -> dict[str, str]:
+        return {"CRM_BASE_URL": self.server.url, "CRM_API_TOKEN": CRM_TOKEN}
+
+    def _handle(self, request: Request) -> Reply:
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 3 or parts[0] != "customers" or parts[2] != "installation-points":
+            return Reply(404, {"error": "no such route"})
+        if request.headers.get("Authorization") != f"Bearer {CRM_TOKEN}":
+            return Reply(401, {"error": "unauthorised"})
+        with self._lock:
+            mode = self.mode
+            self.calls.append(CrmCall(time.time(), parts[1], mode))
+            latency = self._rng.uniform(*self.latency_s)
+        if mode == "down":
+            return Reply(503, {"error": "maintenance"})
+        # Interruptible, so stopping the soak never waits for a slow answer.
+        self._stopping.wait(self.slow_s if mode == "slow" else latency)
+        return Reply(200, [dict(POINT, status="ativo")])
+
+    def __enter__(self) -> "SoakCrm":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()
+        self.server.stop()
+
+
+class SoakLLM:
+    """The Responses API: a reply after 1.5-2 s; `error_rate` of calls answer 500 at once; while
+    `throttle_until` (time.time()) is in the future every call answers 429 with Retry-After."""
+
+    def __init__(self, latency_s=(1.5, 2.0), error_rate: float = 0.05, seed: int = 2):
+        self.latency_s = latency_s
+        self.error_rate = error_rate
+        self.throttle_until = 0.0
+        self.retry_after_s = 1
+        self.statuses: list[int] = []
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.server = FakeHTTPServer(self._handle)
+
+    def env(self) -> dict[str, str]:
+        return {"OPENAI_API_KEY": "soak-key", "OPENAI_BASE_URL": f"{self.server.url}/v1"}
+
+    def throttle(self, seconds: float) -> None:
+        self.throttle_until = time.time() + seconds
+
+    def _handle(self, request: Request) -> Reply:
+        if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
+            return Reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        with self._lock:
+            if time.time() < self.throttle_until:
+                status = 429
+            else:
+                status = 500 if self._rng.random() < self.error_rate else 200
+            self.statuses.append(status)
+            latency = self._rng.uniform(*self.latency_s)
+        if status == 429:
+            error = {"message": "rate limited", "type": "rate_limit_error", "code": None}
+            return Reply(429, {"error": error}, {"Retry-After": str(self.retry_after_s)})
+        if status == 500:
+            error = {"message": "fake failure", "type": "server_error", "code": None}
+            return Reply(500, {"error": error})
+        if self._stopping.wait(latency):
+            raise ConnectionAbortedError  # shutting down: drop the connection quietly
+        body = request.json()
+        return Reply(200, response_object(LLM_REPLY, body.get("model", ""), len(self.statuses)))
+
+    def __enter__(self) -> "SoakLLM":
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()
+        self.server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OwnRedis:
+    """A redis-server of the soak's own on a free loopback port, with no persistence, so a
+    restart drops every lock, cache entry and channel message (as SHUTDOWN NOSAVE does)."""
+
+    def __init__(self, log_path: str = "/dev/null"):
+        self.port = _free_port()
+        self.log_path = log_path
+        self.popen: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--logfile", self.log_path]
+        self.popen = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError as exc:
+                if time.monotonic() > deadline or self.popen.poll() is not None:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from exc
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def restart(self, down_s: float = 1.0) -> None:
+        """SHUTDOWN NOSAVE, then start again on the same port after `down_s`: everything in it
+        is lost, and clients see connection errors meanwhile."""
+        # It answers the shutdown by closing the connection.
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis(port=self.port, socket_timeout=2).shutdown(nosave=True)
+        if self.popen is not None:
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def __enter__(self) -> "OwnRedis":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
