@@ -1,7 +1,14 @@
 """Django's admin autodiscovery looks here; the staff's pages live in conversations.staff."""
 
+from django.contrib import admin
+
 from conversations.staff import (  # noqa: F401 (each module registers its admin on import)
+    admin_canned,
     admin_conversations,
     admin_customers,
     admin_runtime,
 )
+
+admin.site.site_header = "supportbot"
+admin.site.site_title = "supportbot"
+admin.site.index_title = admin_conversations.INDEX_TITLE

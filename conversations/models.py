@@ -5,24 +5,27 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(models.Model):
     """A WhatsApp customer, keyed on the normalised number (see conversations.whatsapp.phone)."""
 
-    wa_id = models.CharField("WhatsApp number", max_length=32, unique=True)
+    wa_id = models.CharField(_("WhatsApp number"), max_length=32, unique=True)
     # The number exactly as WhatsApp last sent it (with or without the ninth digit): replies go here.
-    reply_wa_id = models.CharField(max_length=32, blank=True)
-    profile_name = models.CharField(max_length=256, blank=True)
+    reply_wa_id = models.CharField(_("reply number"), max_length=32, blank=True)
+    profile_name = models.CharField(_("name"), max_length=256, blank=True)
     # CPF (11 digits) or CNPJ (14 characters, alphanumeric since 2026), compact and upper case.
-    document = models.CharField(max_length=14, blank=True, db_index=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now_add=True)
+    document = models.CharField(_("CPF/CNPJ"), max_length=14, blank=True, db_index=True)
+    first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
         # Staff without it see the document masked, also on the customer's own admin page.
-        permissions = [("view_full_document", "Can see full CPF/CNPJ")]
+        permissions = [("view_full_document", _("Can see full CPF/CNPJ"))]
 
     def __str__(self):
         from conversations.masking import mask_phone
@@ -32,27 +35,35 @@ class Customer(models.Model):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Resolved")
 
     class Handler(models.TextChoices):
-        BOT = "bot", "Bot"
-        HUMAN = "human", "Human"
+        BOT = "bot", _("Assistant")
+        HUMAN = "human", _("Person")
 
     class HandoffSource(models.TextChoices):
-        TOOL = "tool", "The assistant (transfer_to_human)"
-        FALLBACK = "fallback", "Fallback after an LLM failure"
-        STAFF = "staff", "A staff member"
-        WINDOW = "window", "Outside WhatsApp's 24-hour window"
+        TOOL = "tool", _("The assistant (transfer_to_human)")
+        FALLBACK = "fallback", _("Fallback after an LLM failure")
+        STAFF = "staff", _("A staff member")
+        WINDOW = "window", _("Outside WhatsApp's 24-hour window")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
-    handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.BOT)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("customer")
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    handler = models.CharField(
+        _("handled by"), max_length=8, choices=Handler.choices, default=Handler.BOT
+    )
     # Why the bot handed over (e.g. the LLM failed); blank when a person took over by choice.
-    handoff_reason = models.CharField(max_length=255, blank=True)
+    handoff_reason = models.CharField(_("handoff reason"), max_length=255, blank=True)
     # Who or what asked for the handoff, and when the customer began waiting for a person.
-    handoff_source = models.CharField(max_length=12, choices=HandoffSource.choices, blank=True)
-    handoff_at = models.DateTimeField(null=True, blank=True)
+    handoff_source = models.CharField(
+        _("handed over by"), max_length=12, choices=HandoffSource.choices, blank=True
+    )
+    handoff_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
     # The staff member answering it (blank: waiting in the queue), and when staff first answered.
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -60,21 +71,25 @@ class Conversation(models.Model):
         null=True,
         blank=True,
         related_name="assigned_conversations",
+        verbose_name=_("assigned to"),
     )
-    first_staff_reply_at = models.DateTimeField(null=True, blank=True)
+    first_staff_reply_at = models.DateTimeField(_("first staff reply"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="closed_conversations",
+        verbose_name=_("resolved by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_inbound_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_inbound_at = models.DateTimeField(_("customer's last message"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"],
@@ -87,46 +102,59 @@ class Conversation(models.Model):
         ]
 
     def __str__(self):
-        return f"Conversation {self.pk} ({self.get_status_display()}, {self.get_handler_display()})"
+        return _("Conversation %(id)s (%(status)s, %(handler)s)") % {
+            "id": self.pk,
+            "status": self.get_status_display(),
+            "handler": self.get_handler_display(),
+        }
 
 
 class Turn(models.Model):
     """One run of the engine over a batch of inbound messages, with its timings."""
 
     class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
-        ANSWERED = "answered", "Answered"
-        FALLBACK = "fallback", "Fallback reply"
-        SUPERSEDED = "superseded", "Superseded"
-        HUMAN = "human", "Handed to human"
-        LOST_LOCK = "lost_lock", "Lost lock"
+        RUNNING = "running", _("Running")
+        ANSWERED = "answered", _("Answered")
+        FALLBACK = "fallback", _("Fallback reply")
+        SUPERSEDED = "superseded", _("Superseded")
+        HUMAN = "human", _("Handed to a person")
+        LOST_LOCK = "lost_lock", _("Lost lock")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
-    batch_size = models.PositiveIntegerField(default=0)
-    supersede_count = models.PositiveIntegerField(default=0)
-    lock_wait_ms = models.PositiveIntegerField(default=0)
-    debounce_wait_ms = models.PositiveIntegerField(default=0)
-    crm_ms = models.PositiveIntegerField(default=0)
-    llm_ms = models.PositiveIntegerField(default=0)
-    total_ms = models.PositiveIntegerField(default=0)
-    detail = models.CharField(max_length=255, blank=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="turns", verbose_name=_("conversation")
+    )
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.RUNNING
+    )
+    batch_size = models.PositiveIntegerField(_("batch size"), default=0)
+    supersede_count = models.PositiveIntegerField(_("superseded replies"), default=0)
+    lock_wait_ms = models.PositiveIntegerField(_("lock wait (ms)"), default=0)
+    debounce_wait_ms = models.PositiveIntegerField(_("debounce wait (ms)"), default=0)
+    crm_ms = models.PositiveIntegerField(_("CRM (ms)"), default=0)
+    llm_ms = models.PositiveIntegerField(_("LLM (ms)"), default=0)
+    total_ms = models.PositiveIntegerField(_("total (ms)"), default=0)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
     # The assistant's tool calls: [{"name", "ok", "ms"}], and the LLM's token usage (all rounds).
-    tool_calls = models.JSONField(default=list, blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    cached_input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    transcription_ms = models.PositiveIntegerField(default=0)
+    tool_calls = models.JSONField(_("tool calls"), default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    cached_input_tokens = models.PositiveIntegerField(_("cached input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    transcription_ms = models.PositiveIntegerField(_("transcription (ms)"), default=0)
 
     class Meta:
+        verbose_name = _("turn")
+        verbose_name_plural = _("turns")
         indexes = [
             models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started")
         ]
 
     def __str__(self):
-        return f"Turn {self.pk} ({self.get_outcome_display()})"
+        return _("Turn %(id)s (%(outcome)s)") % {
+            "id": self.pk,
+            "outcome": self.get_outcome_display(),
+        }
 
 
 def media_path(message: "Message", filename: str) -> str:
@@ -137,64 +165,78 @@ def media_path(message: "Message", filename: str) -> str:
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "in", "Inbound"
-        OUTBOUND = "out", "Outbound"
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("To the customer")
 
     class State(models.TextChoices):
         """Processing state of an inbound message; blank for outbound."""
 
-        PENDING = "pending", "Pending"
-        PROCESSING = "processing", "Processing"
-        ANSWERED = "answered", "Answered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
+        ANSWERED = "answered", _("Answered")
+        FAILED = "failed", _("Failed")
         # Stored while a human handles the conversation: the bot never answers it.
-        SKIPPED = "skipped", "Not for the bot"
+        SKIPPED = "skipped", _("Not for the bot")
 
     class Delivery(models.TextChoices):
         """Delivery status of an outbound message, in the order it may only move forward."""
 
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        READ = "read", "Read"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
 
     class Kind(models.TextChoices):
         """What an outbound message was; blank for inbound."""
 
-        REPLY = "reply", "Assistant reply"
-        FALLBACK = "fallback", "Fallback reply"
-        NOTICE = "notice", "Outage notice"
-        STAFF = "staff", "Staff"
-        HANDOFF = "handoff", "Handoff message"
+        REPLY = "reply", _("Assistant reply")
+        FALLBACK = "fallback", _("Fallback reply")
+        NOTICE = "notice", _("Outage notice")
+        STAFF = "staff", _("Staff")
+        HANDOFF = "handoff", _("Handoff message")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     # The WhatsApp message id (wamid); unique so a redelivered webhook stores nothing new.
-    provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    type = models.CharField(max_length=32, default="text")
-    text = models.TextField(blank=True)
-    # A voice note's transcript, and the media file downloaded from the Cloud API (private).
-    transcript = models.TextField(blank=True)
-    media_file = models.FileField(upload_to=media_path, max_length=255, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=12, choices=State.choices, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=255, blank=True)
-    turn = models.ForeignKey(
-        Turn, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    provider_id = models.CharField(
+        _("WhatsApp id"), max_length=255, unique=True, null=True, blank=True
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, blank=True)
-    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
-    delivery_errors = models.JSONField(default=list, blank=True)
+    type = models.CharField(_("type"), max_length=32, default="text")
+    text = models.TextField(_("text"), blank=True)
+    # A voice note's transcript, and the media file downloaded from the Cloud API (private).
+    transcript = models.TextField(_("transcript"), blank=True)
+    media_file = models.FileField(_("media file"), upload_to=media_path, max_length=255, blank=True)
+    raw = models.JSONField(_("raw payload"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
+    turn = models.ForeignKey(
+        Turn,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("turn"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, blank=True)
+    delivery_status = models.CharField(
+        _("delivery"), max_length=10, choices=Delivery.choices, blank=True
+    )
+    delivery_errors = models.JSONField(_("delivery errors"), default=list, blank=True)
     # When WhatsApp says the customer sent it (inbound) or when we handed it to WhatsApp (outbound).
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(
@@ -218,8 +260,10 @@ class Message(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_direction_display()} {self.type} {self.pk}"
+        return _("Message %(id)s (%(type)s)") % {"id": self.pk, "type": self.type}
 
+
+from conversations.desk_models import CannedReply, StaffNote  # noqa: E402
 
 # Defined in their own module, imported here so Django registers the model (and migrations find
 # validate_notice_template where 0001 names it).
@@ -230,6 +274,8 @@ from conversations.runtime_settings import (  # noqa: E402
 )
 
 __all__ = [
+    "CannedReply",
+    "StaffNote",
     "WHATSAPP_TEXT_MAX",
     "Conversation",
     "Customer",

@@ -53,6 +53,11 @@ class RuntimeSnapshot:
     history_window_messages: int = defaults.HISTORY_WINDOW_MESSAGES
     fallback_reply: str = defaults.FALLBACK_REPLY
     outage_notice_template: str = defaults.OUTAGE_NOTICE_TEMPLATE
+    # Staff desk: the worker's auto-resolve pass; the desk's optional messages (empty: none).
+    auto_resolve_hours: int = 24
+    auto_resolve_waiting: bool = False
+    take_over_message: str = ""
+    resolve_message: str = ""
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod
