@@ -1,6 +1,7 @@
 """Django's admin autodiscovery looks here; the staff's pages live in conversations.staff."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from conversations.staff import (  # noqa: F401 (each module registers its admin on import)
     admin_canned,
@@ -11,4 +12,4 @@ from conversations.staff import (  # noqa: F401 (each module registers its admin
 
 admin.site.site_header = "supportbot"
 admin.site.site_title = "supportbot"
-admin.site.index_title = admin_conversations.INDEX_TITLE
+admin.site.index_title = _("Administration")

@@ -274,13 +274,13 @@ from conversations.runtime_settings import (  # noqa: E402
 )
 
 __all__ = [
-    "CannedReply",
-    "StaffNote",
     "WHATSAPP_TEXT_MAX",
+    "CannedReply",
     "Conversation",
     "Customer",
     "Message",
     "RuntimeSettings",
+    "StaffNote",
     "Turn",
     "validate_notice_template",
 ]

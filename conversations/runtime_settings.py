@@ -71,9 +71,7 @@ class RuntimeSettings(models.Model):
         _("negative-result TTL (s)"),
         default=defaults.CRM_NEGATIVE_TTL_SECONDS,
         validators=_between(1, 86400, "s"),
-        help_text=_(
-            'How long a "customer not found" answer from the CRM is remembered.'
-        ),
+        help_text=_('How long a "customer not found" answer from the CRM is remembered.'),
     )
     crm_stale_ttl_seconds = models.PositiveIntegerField(
         _("stale-copy TTL (s)"),
@@ -88,9 +86,7 @@ class RuntimeSettings(models.Model):
         _("CRM timeout (s)"),
         default=defaults.CRM_TIMEOUT_SECONDS,
         validators=_between(1, 120, "s"),
-        help_text=_(
-            "How long to wait for the CRM before answering without (or with older) data."
-        ),
+        help_text=_("How long to wait for the CRM before answering without (or with older) data."),
     )
     # Conversation lock
     lock_ttl_seconds = models.PositiveIntegerField(
@@ -203,9 +199,7 @@ class RuntimeSettings(models.Model):
         _("history window (messages)"),
         default=defaults.HISTORY_WINDOW_MESSAGES,
         validators=_between(1, 200, ""),
-        help_text=_(
-            "How many of the latest messages of the conversation the assistant reads."
-        ),
+        help_text=_("How many of the latest messages of the conversation the assistant reads."),
     )
     fallback_reply = models.TextField(
         _("fallback reply"),

@@ -1,10 +1,31 @@
+from django.contrib import admin
 from django.urls import path
 
-from conversations.staff import simulator
+from conversations.staff import desk_views, simulator
 from conversations.webhook import views
+
+
+def staff_only(view):
+    """The admin's login and staff check (anonymous: to the login page)."""
+    return admin.site.admin_view(view)
+
 
 urlpatterns = [
     path("webhooks/whatsapp/", views.whatsapp_webhook, name="whatsapp-webhook"),
     path("simulator/", simulator.simulator_page, name="simulator"),
     path("simulator/send/", simulator.simulator_send, name="simulator-send"),
+    # The staff desk, inside the admin's URL space (supportbot/urls.py puts these first).
+    path("admin/inbox/", staff_only(desk_views.inbox_page), name="desk-inbox"),
+    path("admin/inbox/queues/", staff_only(desk_views.queues_fragment), name="desk-queues"),
+    path("admin/inbox/<int:conversation_id>/", staff_only(desk_views.inbox_page), name="desk-open"),
+    path(
+        "admin/inbox/<int:conversation_id>/pane/",
+        staff_only(desk_views.pane_fragment),
+        name="desk-pane",
+    ),
+    path(
+        "admin/inbox/<int:conversation_id>/<str:action>/",
+        staff_only(desk_views.action_view),
+        name="desk-action",
+    ),
 ]
