@@ -87,6 +87,16 @@ def notify_staff_on_commit(event: str, conversation_id: int, **data: int | str |
     transaction.on_commit(lambda: send_to_staff(payload))
 
 
+async def anotify_staff(event: str, conversation_id: int, **data: int | str | None) -> None:
+    """From the event loop, for what no transaction carries (the assistant's typing state)."""
+    try:
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(STAFF_GROUP, staff_event(event, conversation_id, **data))
+    except Exception as exc:  # liveness only; never fail the caller
+        logger.warning("staff event %s not sent (%s)", event, type(exc).__name__)
+
+
 def send_to_staff(payload: StaffEvent) -> bool:
     try:
         layer = get_channel_layer()

@@ -110,6 +110,8 @@ def settle(
                 turn.conversation_id,
                 handler=Conversation.Handler.HUMAN,
                 handoff_reason=handoff[:255],
+                handoff_source=Conversation.HandoffSource.FALLBACK,
+                handoff_at=timezone.now(),
             )
         )
     if batch_state:

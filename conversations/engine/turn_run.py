@@ -15,6 +15,7 @@ from conversations.engine import claims, peeks, turn_end
 from conversations.engine.debounce import wait_for_quiet
 from conversations.engine.locks import LockUnavailable
 from conversations.engine.transcript import transcript
+from conversations.events import anotify_staff, notify_staff_on_commit
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
 from conversations.whatsapp.sender import (
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 TYPING_REFRESH_S = 20.0
 Outcome = Turn.Outcome
 SUPERSEDE = "supersede"  # _deliver's answer when new messages should be taken in first
+# The desk's typing events in flight: a reference keeps each task alive until it is done.
+_background: set = set()
 
 
 def ms_since(since: float) -> int:
@@ -70,11 +73,19 @@ class TurnRun:
         stop_typing(). Best effort and nothing waits for it: a plain job on the slow-I/O pool
         (it touches no database) and a timer, not a task and a thread hop per turn."""
         slow_io_executor().submit(_show_typing, self.batch[-1])
+        if self._typing is None:  # the desk shows "typing…" once per turn, not per refresh
+            self._staff_typing("on")
         self._typing = asyncio.get_running_loop().call_later(TYPING_REFRESH_S, self.start_typing)
 
     def stop_typing(self) -> None:
         if self._typing is not None:
             self._typing.cancel()
+            self._staff_typing("off")
+
+    def _staff_typing(self, state: str) -> None:
+        task = asyncio.ensure_future(anotify_staff("typing", self.conversation.pk, state=state))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         while True:
@@ -229,6 +240,8 @@ class TurnRun:
         )
         if sent:
             announce_sent(self.conversation, message)
+        if failed:  # a person takes it from here: the desk's queue shows it at once
+            notify_staff_on_commit("handoff", self.turn.conversation_id, source="fallback")
         return result
 
 

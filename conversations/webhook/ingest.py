@@ -42,7 +42,14 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
         return None
     if wake and stored.needs_wake:
         events.wake_on_commit(stored.message.conversation_id)
+    _tell_staff(stored.message)
     return stored.message
+
+
+def _tell_staff(message: Message) -> None:
+    events.notify_staff_on_commit(
+        "message", message.conversation_id, message_id=message.pk, direction="in"
+    )
 
 
 @dataclass(frozen=True)
@@ -260,6 +267,14 @@ def apply_status(status: StatusUpdate) -> bool:
         direction=Message.Direction.OUTBOUND,
         delivery_status__in=allowed,
     ).update(**changes)
+    if updated == 1:  # which conversation, for the desk: one more read, only on a change
+        changed = Message.objects.filter(provider_id=status.wamid).values_list(
+            "pk", "conversation_id"
+        )
+        for message_id, conversation_id in changed[:1]:
+            events.notify_staff_on_commit(
+                "delivery", conversation_id, message_id=message_id, status=status.status
+            )
     return updated == 1
 
 
@@ -284,6 +299,7 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             result.duplicates += 1
             continue
         result.stored += 1
+        _tell_staff(stored.message)
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)

@@ -16,6 +16,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from conversations import rows
+from conversations.events import notify_staff_on_commit
 from conversations.masking import mask_phone, mask_text
 from conversations.models import Conversation, Message, Turn
 from conversations.whatsapp.console import notify_simulator
@@ -208,6 +209,9 @@ def hand_over(conversation: Conversation, message: Message) -> str:
             "message %s (%s) to %s not sent: %s", message.pk, message.kind, mask_phone(to), exc
         )
         notify_simulator(customer.wa_id, message)
+        notify_staff_on_commit(
+            "delivery", conversation.pk, message_id=message.pk, status=message.delivery_status
+        )
         raise
 
 
@@ -248,6 +252,9 @@ def announce_sent(conversation: Conversation, message: Message) -> None:
         mask_phone(customer.reply_wa_id or customer.wa_id),
     )
     notify_simulator(customer.wa_id, message)
+    notify_staff_on_commit(
+        "message", conversation.pk, message_id=message.pk, direction="out", kind=message.kind
+    )
 
 
 def send_typing_indicator(inbound: Message) -> bool:
