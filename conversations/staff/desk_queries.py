@@ -25,10 +25,10 @@ TRANSCRIPT_LIMIT = 300
 OPEN, HUMAN, BOT = Conversation.Status.OPEN, Conversation.Handler.HUMAN, Conversation.Handler.BOT
 
 QUEUES = (
-    ("waiting", _("Aguardando atendente")),
-    ("mine", _("Minhas")),
-    ("bot", _("Com o assistente")),
-    ("resolved", _("Resolvidas")),
+    ("waiting", _("Waiting for a person")),
+    ("mine", _("Mine")),
+    ("bot", _("With the assistant")),
+    ("resolved", _("Resolved conversations")),
 )
 
 
