@@ -83,7 +83,14 @@ def test_the_customer_page_shows_the_whole_history_in_time_order(viewer_client, 
     positions = [html.index(text) for text in texts]
     assert positions == sorted(positions)
     table = html[html.index("customer-history") :]
-    for shown in ("Do cliente", "Para o cliente", "Respondida", "Lida", "Entregue", "Resposta do assistente"):
+    for shown in (
+        "Do cliente",
+        "Para o cliente",
+        "Respondida",
+        "Lida",
+        "Entregue",
+        "Resposta do assistente",
+    ):
         assert shown in table
     assert f"answered by turn #{history['turn'].pk}" in table
     assert f"sent by turn #{history['turn'].pk}" in table
