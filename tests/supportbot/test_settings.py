@@ -30,6 +30,7 @@ ALL_VARIABLES = [
     "DATABASE_POOL_SIZE",
     "LOG_LEVEL",
     "DJANGO_TIME_ZONE",
+    "DJANGO_LANGUAGE_CODE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
 ]
 
@@ -132,3 +133,13 @@ def test_it_sizes_the_postgresql_pool_from_the_environment(monkeypatch):
         monkeypatch, DATABASE_URL="postgresql://app@db.internal/supportbot", DATABASE_POOL_SIZE="8"
     )
     assert loaded["DATABASES"]["default"]["OPTIONS"]["pool"]["max_size"] == 8
+
+
+def test_it_speaks_brazilian_portuguese_by_default_and_english_on_request(monkeypatch):
+    assert load_settings(monkeypatch)["LANGUAGE_CODE"] == "pt-br"
+    assert load_settings(monkeypatch, DJANGO_LANGUAGE_CODE="en")["LANGUAGE_CODE"] == "en"
+
+
+def test_it_refuses_a_language_it_has_no_translation_for(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_LANGUAGE_CODE"):
+        load_settings(monkeypatch, DJANGO_LANGUAGE_CODE="klingon")
