@@ -137,7 +137,7 @@ def taken_over(history, settings):
 
 def test_staff_reply_to_a_conversation_they_took_over(agent_client, taken_over):
     html = page(agent_client, f"/admin/conversations/conversation/{taken_over.pk}/change/")
-    assert 'id="staff-reply"' in html and "Send on WhatsApp" in html
+    assert 'id="staff-reply"' in html and "Enviar no WhatsApp" in html
     response = reply(agent_client, taken_over)
     assert "Resposta enviada." in response.content.decode()
     sent = Message.objects.get(kind=Message.Kind.STAFF)
@@ -201,5 +201,5 @@ def test_the_reply_endpoint_only_takes_posts(agent_client, taken_over):
 
 def test_the_page_explains_how_to_reply_while_the_bot_answers(agent_client, history):
     html = page(agent_client, f"/admin/conversations/conversation/{history['new'].pk}/change/")
-    assert "The bot answers this conversation" in html
-    assert "Send on WhatsApp" not in html
+    assert "O assistente responde esta conversa" in html
+    assert "Enviar no WhatsApp" not in html

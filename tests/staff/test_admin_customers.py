@@ -92,8 +92,8 @@ def test_the_customer_page_shows_the_whole_history_in_time_order(viewer_client, 
         "Resposta do assistente",
     ):
         assert shown in table
-    assert f"answered by turn #{history['turn'].pk}" in table
-    assert f"sent by turn #{history['turn'].pk}" in table
+    assert f"respondida pelo turno #{history['turn'].pk}" in table
+    assert f"enviada pelo turno #{history['turn'].pk}" in table
     assert f"/admin/conversations/conversation/{history['old'].pk}/change/" in table
     assert PHONE in html  # staff reply to this number: shown on the customer's own page
 
