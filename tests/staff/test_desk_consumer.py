@@ -100,3 +100,29 @@ async def test_it_pushes_a_resolution_made_through_the_desk():
         assert event["data"] == {"closed_by": user.pk}
     finally:
         await communicator.disconnect()
+
+
+@pytest.mark.live
+async def test_it_pushes_events_through_the_redis_channel_layer(settings, live_redis_url):
+    """Production shape: the desk action (a web process) and the socket (daphne) meet on Redis."""
+    from django.db import connections
+
+    from conversations.staff import desk_actions
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [live_redis_url], "prefix": "supportbot-test-desk"},
+        }
+    }
+    user = await sync_to_async(member)("ana", "Atendimento")
+    communicator = socket(await sync_to_async(session_cookie)(user))
+    try:
+        assert (await communicator.connect())[0]
+        conversation = await sync_to_async(waiting)("5511911110001", 3)
+        await sync_to_async(desk_actions.assign)(conversation, user, user)
+        event = await communicator.receive_json_from(timeout=3)
+        assert (event["event"], event["data"]["assigned_to"]) == ("assigned", user.pk)
+    finally:
+        await communicator.disconnect()
+        await sync_to_async(connections.close_all)()
