@@ -89,12 +89,17 @@ def notify_staff_on_commit(event: str, conversation_id: int, **data: int | str |
 
 async def anotify_staff(event: str, conversation_id: int, **data: int | str | None) -> None:
     """From the event loop, for what no transaction carries (the assistant's typing state)."""
+    await asend_to_staff(staff_event(event, conversation_id, **data))
+
+
+async def asend_to_staff(payload: StaffEvent) -> None:
+    """From the event loop, for changes already committed. Best effort, never raises."""
     try:
         layer = get_channel_layer()
         if layer is not None:
-            await layer.group_send(STAFF_GROUP, staff_event(event, conversation_id, **data))
+            await layer.group_send(STAFF_GROUP, payload)
     except Exception as exc:  # liveness only; never fail the caller
-        logger.warning("staff event %s not sent (%s)", event, type(exc).__name__)
+        logger.warning("staff event %s not sent (%s)", payload["event"], type(exc).__name__)
 
 
 def send_to_staff(payload: StaffEvent) -> bool:

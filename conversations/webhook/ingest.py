@@ -46,6 +46,12 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     return stored.message
 
 
+def _staff_message_event(message: Message) -> events.StaffEvent:
+    return events.staff_event(
+        "message", message.conversation_id, message_id=message.pk, direction="in"
+    )
+
+
 def _tell_staff(message: Message) -> None:
     events.notify_staff_on_commit(
         "message", message.conversation_id, message_id=message.pk, direction="in"
@@ -251,7 +257,7 @@ def _open_conversation(customer_id: int) -> int:
         )
 
 
-def apply_status(status: StatusUpdate) -> bool:
+def apply_status(status: StatusUpdate, told: list | None = None) -> bool:
     """Move our outbound message's delivery status forward; False when nothing changed
     (unknown id, unknown status, or a status that would move it backwards)."""
     allowed = _MAY_REPLACE.get(status.status)
@@ -272,9 +278,13 @@ def apply_status(status: StatusUpdate) -> bool:
             "pk", "conversation_id"
         )
         for message_id, conversation_id in changed[:1]:
-            events.notify_staff_on_commit(
+            event = events.staff_event(
                 "delivery", conversation_id, message_id=message_id, status=status.status
             )
+            if told is None:
+                transaction.on_commit(lambda event=event: events.send_to_staff(event))
+            else:
+                told.append(event)
     return updated == 1
 
 
@@ -286,12 +296,15 @@ class IngestResult:
     statuses_ignored: int = 0
     # The conversations to wake: those where a new message found nothing else pending.
     conversation_ids: list[int] = field(default_factory=list)
+    # With wake=False, the staff desk's events for the caller to send (events.asend_to_staff).
+    staff_events: list = field(default_factory=list)
 
 
 def ingest_notification(notification: Notification, *, wake: bool = True) -> IngestResult:
     """Store every message (one transaction each), apply every status, then wake once (on
-    commit) each conversation that needs it (see store_inbound). With `wake=False` the caller
-    wakes `result.conversation_ids` itself (the ASGI webhook, from its event loop)."""
+    commit) each conversation that needs it (see store_inbound), and tell the staff desk. With
+    `wake=False` the caller wakes `result.conversation_ids` and sends `result.staff_events`
+    itself (the ASGI webhook, from its event loop, once Meta has its answer)."""
     result = IngestResult()
     for item in notification.messages:
         stored = _store_once(item)
@@ -299,13 +312,16 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             result.duplicates += 1
             continue
         result.stored += 1
-        _tell_staff(stored.message)
+        if wake:
+            _tell_staff(stored.message)
+        else:
+            result.staff_events.append(_staff_message_event(stored.message))
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)
         logger.debug("stored inbound %s from %s", stored.message.type, mask_phone(item.wa_id))
     for status in notification.statuses:
-        if apply_status(status):
+        if apply_status(status, None if wake else result.staff_events):
             result.statuses_applied += 1
         else:
             result.statuses_ignored += 1
