@@ -89,12 +89,15 @@ def staff_member(user_id) -> object | None:
 
 
 def hand_back(conversation: Conversation, user) -> None:
+    """The assistant answers again; a later handoff starts its own wait (handoff_at)."""
     done = _changed(
         conversation.pk,
         Q(status=OPEN, handler=HUMAN),
         handler=BOT,
         assigned_to=None,
         handoff_reason="",
+        handoff_source="",
+        handoff_at=None,
     )
     _refuse_unless(done, _("Only an open conversation with a person can go back to the assistant."))
     notify_staff_on_commit("handback", conversation.pk, handler=BOT)

@@ -170,6 +170,7 @@ def test_an_agent_assigns_to_themself_transfers_and_hands_back(client, agent):
     assert act(client, conversation, "hand_back").status_code == 200
     conversation.refresh_from_db()
     assert (conversation.handler, conversation.assigned_to) == (BOT, None)
+    assert (conversation.handoff_at, conversation.handoff_source) == (None, "")
 
 
 @pytest.mark.parametrize(
