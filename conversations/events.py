@@ -102,6 +102,15 @@ async def asend_to_staff(payload: StaffEvent) -> None:
         logger.warning("staff event %s not sent (%s)", payload["event"], type(exc).__name__)
 
 
+def tell_staff(payload: StaffEvent, told: list | None = None) -> None:
+    """Send after commit; or, given `told`, add it there for a caller that sends the events from
+    its event loop (asend_to_staff) once it has answered (the ASGI webhook)."""
+    if told is None:
+        transaction.on_commit(lambda: send_to_staff(payload))
+    else:
+        told.append(payload)
+
+
 def send_to_staff(payload: StaffEvent) -> bool:
     try:
         layer = get_channel_layer()

@@ -42,18 +42,12 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
         return None
     if wake and stored.needs_wake:
         events.wake_on_commit(stored.message.conversation_id)
-    _tell_staff(stored.message)
+    events.tell_staff(_arrived(stored.message))
     return stored.message
 
 
-def _staff_message_event(message: Message) -> events.StaffEvent:
+def _arrived(message: Message) -> events.StaffEvent:
     return events.staff_event(
-        "message", message.conversation_id, message_id=message.pk, direction="in"
-    )
-
-
-def _tell_staff(message: Message) -> None:
-    events.notify_staff_on_commit(
         "message", message.conversation_id, message_id=message.pk, direction="in"
     )
 
@@ -273,18 +267,10 @@ def apply_status(status: StatusUpdate, told: list | None = None) -> bool:
         direction=Message.Direction.OUTBOUND,
         delivery_status__in=allowed,
     ).update(**changes)
-    if updated == 1:  # which conversation, for the desk: one more read, only on a change
-        changed = Message.objects.filter(provider_id=status.wamid).values_list(
-            "pk", "conversation_id"
-        )
-        for message_id, conversation_id in changed[:1]:
-            event = events.staff_event(
-                "delivery", conversation_id, message_id=message_id, status=status.status
-            )
-            if told is None:
-                transaction.on_commit(lambda event=event: events.send_to_staff(event))
-            else:
-                told.append(event)
+    changed = Message.objects.filter(provider_id=status.wamid).values_list("pk", "conversation_id")
+    for pk, conversation_id in changed[:1] if updated else []:  # one more read, on a change
+        delivery = {"message_id": pk, "status": status.status}
+        events.tell_staff(events.staff_event("delivery", conversation_id, **delivery), told)
     return updated == 1
 
 
@@ -296,8 +282,7 @@ class IngestResult:
     statuses_ignored: int = 0
     # The conversations to wake: those where a new message found nothing else pending.
     conversation_ids: list[int] = field(default_factory=list)
-    # With wake=False, the staff desk's events for the caller to send (events.asend_to_staff).
-    staff_events: list = field(default_factory=list)
+    staff_events: list = field(default_factory=list)  # for the caller to send when wake=False
 
 
 def ingest_notification(notification: Notification, *, wake: bool = True) -> IngestResult:
@@ -312,10 +297,7 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             result.duplicates += 1
             continue
         result.stored += 1
-        if wake:
-            _tell_staff(stored.message)
-        else:
-            result.staff_events.append(_staff_message_event(stored.message))
+        events.tell_staff(_arrived(stored.message), None if wake else result.staff_events)
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)
