@@ -38,3 +38,10 @@ def test_the_committed_mo_matches_the_po(po):
         compiled = gettext.GNUTranslations(mo)
     for msgid, msgstr in entries(po).items():
         assert compiled.gettext(msgid) == msgstr, msgid
+
+
+@pytest.mark.parametrize("po", CATALOGS, ids=lambda p: p.parts[-5])
+def test_no_translation_repeats_itself(po):
+    # A merge that appended a translation to the old one instead of replacing it.
+    repeated = [s for s in entries(po).values() if len(s) > 30 and s.count(s[:30]) > 1]
+    assert repeated == []
