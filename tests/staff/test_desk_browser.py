@@ -104,7 +104,8 @@ def test_a_handoff_arrives_live_and_staff_assign_reply_note_and_resolve(browser,
     from playwright.sync_api import expect
 
     url, cloud, database = platform
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="pt-BR")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="pt-BR")
+    page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto(f"{url}/admin/login/?next=/admin/inbox/")
     page.fill("#id_username", "ana")
@@ -114,10 +115,17 @@ def test_a_handoff_arrives_live_and_staff_assign_reply_note_and_resolve(browser,
     waiting = page.locator("[data-queue=waiting] .desk-row")
     expect(waiting).to_have_count(0)
 
-    # The customer writes; the model fails; the assistant hands over: it appears without reload.
+    # Staff look at another window (headless pages never lose focus: the test takes it away).
+    page.evaluate("() => { document.hasFocus = () => false; }")
+
+    # The customer writes; the model fails; the assistant hands over: it appears without reload,
+    # and the page's title counts it while staff look elsewhere.
     deliver(url, text_webhook(wa_id=CUSTOMER, wamid="wamid.browser-1", text="minha internet caiu"))
     expect(waiting).to_have_count(1)
     expect(page.locator("[data-count=waiting]")).to_have_text("1")
+    expect(page).to_have_title("(1) Caixa de entrada | supportbot")
+    page.evaluate("() => { delete document.hasFocus; window.dispatchEvent(new Event('focus')); }")
+    expect(page).to_have_title("Caixa de entrada | supportbot")  # seen
     cloud.wait_for_texts(lambda texts: len(texts) == 1)  # the fallback reply
     screenshot(page, "inbox")
 
@@ -153,6 +161,20 @@ def test_a_handoff_arrives_live_and_staff_assign_reply_note_and_resolve(browser,
     # The customer writes again: the message arrives live in the open pane.
     deliver(url, text_webhook(wa_id=CUSTOMER, wamid="wamid.browser-2", text="obrigado!"))
     expect(page.locator(".bubble.customer").last).to_contain_text("obrigado!")
+
+    # The socket drops; a message arrives meanwhile; the page reconnects and catches up.
+    page.evaluate("""() => {
+        const desk = document.getElementById("desk");
+        desk.reconnect = desk.socket.onclose;
+        desk.socket.onclose = null;  // no reconnect yet: the message below is missed live
+        desk.socket.close();
+    }""")
+    deliver(url, text_webhook(wa_id=CUSTOMER, wamid="wamid.browser-3", text="ainda aí?"))
+    page.wait_for_timeout(300)
+    expect(page.locator(".bubble.customer").last).to_contain_text("obrigado!")
+    page.evaluate("""() => document.getElementById("desk").reconnect()""")
+    expect(page.locator(".bubble.customer").last).to_contain_text("ainda aí?")
+    expect(page.locator("#desk-live")).to_have_attribute("data-state", "live")
     page.check("input[name=mode][value=reply]")
     expect(page.locator("#desk-window")).to_contain_text("A janela fecha em 23h59m")
     screenshot(page, "conversation")
