@@ -9,7 +9,7 @@ PORT ?= 8000
 LIVE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 LIVE_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format live-test unit-test clean
+.PHONY: install run test lint format live-test unit-test browser-test screenshots clean
 
 install: $(STAMP)
 
@@ -34,14 +34,23 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 unit-test: $(STAMP)
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -m "not live"
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -m "not live and not browser"
+
+# The staff desk in Debian's Chromium (skips without /usr/bin/chromium; fails then with CI=true).
+browser-test: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -m browser
+
+# PNGs of the inbox and the conversation pane for README, from the browser test's own run.
+screenshots: $(STAMP)
+	env -u DATABASE_URL -u REDIS_URL DESK_SCREENSHOTS=docs/screenshots CI=true \
+	$(BIN)/pytest -m browser
 
 live-test: $(STAMP)
 	DATABASE_URL=$(LIVE_DATABASE_URL) REDIS_URL=$(LIVE_REDIS_URL) \
 	DJANGO_SECRET_KEY=live-tests-only DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost \
 	$(BIN)/pytest -m live
 
-test: lint unit-test live-test
+test: lint unit-test browser-test live-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

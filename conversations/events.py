@@ -87,6 +87,30 @@ def notify_staff_on_commit(event: str, conversation_id: int, **data: int | str |
     transaction.on_commit(lambda: send_to_staff(payload))
 
 
+async def anotify_staff(event: str, conversation_id: int, **data: int | str | None) -> None:
+    """From the event loop, for what no transaction carries (the assistant's typing state)."""
+    await asend_to_staff(staff_event(event, conversation_id, **data))
+
+
+async def asend_to_staff(payload: StaffEvent) -> None:
+    """From the event loop, for changes already committed. Best effort, never raises."""
+    try:
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(STAFF_GROUP, payload)
+    except Exception as exc:  # liveness only; never fail the caller
+        logger.warning("staff event %s not sent (%s)", payload["event"], type(exc).__name__)
+
+
+def tell_staff(payload: StaffEvent, told: list | None = None) -> None:
+    """Send after commit; or, given `told`, add it there for a caller that sends the events from
+    its event loop (asend_to_staff) once it has answered (the ASGI webhook)."""
+    if told is None:
+        transaction.on_commit(lambda: send_to_staff(payload))
+    else:
+        told.append(payload)
+
+
 def send_to_staff(payload: StaffEvent) -> bool:
     try:
         layer = get_channel_layer()

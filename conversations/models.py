@@ -11,22 +11,24 @@ from django.utils.translation import gettext_lazy as _
 class Customer(models.Model):
     """A WhatsApp customer, keyed on the normalised number (see conversations.whatsapp.phone)."""
 
-    wa_id = models.CharField("WhatsApp number", max_length=32, unique=True)
+    wa_id = models.CharField(_("WhatsApp number"), max_length=32, unique=True)
     # The number exactly as WhatsApp last sent it (with or without the ninth digit): replies go here.
-    reply_wa_id = models.CharField(max_length=32, blank=True)
-    profile_name = models.CharField(max_length=256, blank=True)
+    reply_wa_id = models.CharField(_("reply number"), max_length=32, blank=True)
+    profile_name = models.CharField(_("name"), max_length=256, blank=True)
     # CPF (11 digits) or CNPJ (14 characters, alphanumeric since 2026), compact and upper case.
-    document = models.CharField(max_length=14, blank=True, db_index=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now_add=True)
+    document = models.CharField(_("CPF/CNPJ"), max_length=14, blank=True, db_index=True)
+    first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         indexes = [models.Index(fields=["-last_seen_at"], name="customer_last_seen")]
         # Staff without it see the document masked, also on the customer's own admin page.
         permissions = [
-            ("view_full_document", "Can see full CPF/CNPJ"),
-            ("export_customer_data", "Can export a customer's data (LGPD)"),
-            ("erase_customer_data", "Can erase a customer's data (LGPD)"),
+            ("view_full_document", _("Can see full CPF/CNPJ")),
+            ("export_customer_data", _("Can export a customer's data (LGPD)")),
+            ("erase_customer_data", _("Can erase a customer's data (LGPD)")),
         ]
 
     def __str__(self):
@@ -37,27 +39,35 @@ class Customer(models.Model):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Resolved")
 
     class Handler(models.TextChoices):
-        BOT = "bot", "Bot"
-        HUMAN = "human", "Human"
+        BOT = "bot", _("Assistant")
+        HUMAN = "human", _("Person")
 
     class HandoffSource(models.TextChoices):
-        TOOL = "tool", "The assistant (transfer_to_human)"
-        FALLBACK = "fallback", "Fallback after an LLM failure"
-        STAFF = "staff", "A staff member"
-        WINDOW = "window", "Outside WhatsApp's 24-hour window"
+        TOOL = "tool", _("The assistant (transfer_to_human)")
+        FALLBACK = "fallback", _("Fallback after an LLM failure")
+        STAFF = "staff", _("A staff member")
+        WINDOW = "window", _("Outside WhatsApp's 24-hour window")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
-    handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.BOT)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("customer")
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    handler = models.CharField(
+        _("handled by"), max_length=8, choices=Handler.choices, default=Handler.BOT
+    )
     # Why the bot handed over (e.g. the LLM failed); blank when a person took over by choice.
-    handoff_reason = models.CharField(max_length=255, blank=True)
+    handoff_reason = models.CharField(_("handoff reason"), max_length=255, blank=True)
     # Who or what asked for the handoff, and when the customer began waiting for a person.
-    handoff_source = models.CharField(max_length=12, choices=HandoffSource.choices, blank=True)
-    handoff_at = models.DateTimeField(null=True, blank=True)
+    handoff_source = models.CharField(
+        _("handed over by"), max_length=12, choices=HandoffSource.choices, blank=True
+    )
+    handoff_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
     # The staff member answering it (blank: waiting in the queue), and when staff first answered.
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -65,21 +75,25 @@ class Conversation(models.Model):
         null=True,
         blank=True,
         related_name="assigned_conversations",
+        verbose_name=_("assigned to"),
     )
-    first_staff_reply_at = models.DateTimeField(null=True, blank=True)
+    first_staff_reply_at = models.DateTimeField(_("first staff reply"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="closed_conversations",
+        verbose_name=_("resolved by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_inbound_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_inbound_at = models.DateTimeField(_("customer's last message"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"],
@@ -99,45 +113,55 @@ class Conversation(models.Model):
         ]
 
     def __str__(self):
-        return f"Conversation {self.pk} ({self.get_status_display()}, {self.get_handler_display()})"
+        return _("Conversation %(id)s (%(status)s, %(handler)s)") % {
+            "id": self.pk,
+            "status": self.get_status_display(),
+            "handler": self.get_handler_display(),
+        }
 
 
 class Turn(models.Model):
     """One run of the engine over a batch of inbound messages, with its timings."""
 
     class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
-        ANSWERED = "answered", "Answered"
-        FALLBACK = "fallback", "Fallback reply"
-        SUPERSEDED = "superseded", "Superseded"
-        HUMAN = "human", "Handed to human"
-        LOST_LOCK = "lost_lock", "Lost lock"
+        RUNNING = "running", _("Running")
+        ANSWERED = "answered", _("Answered")
+        FALLBACK = "fallback", _("Fallback reply")
+        SUPERSEDED = "superseded", _("Superseded")
+        HUMAN = "human", _("Handed to a person")
+        LOST_LOCK = "lost_lock", _("Lost lock")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
-    batch_size = models.PositiveIntegerField(default=0)
-    supersede_count = models.PositiveIntegerField(default=0)
-    lock_wait_ms = models.PositiveIntegerField(default=0)
-    debounce_wait_ms = models.PositiveIntegerField(default=0)
-    crm_ms = models.PositiveIntegerField(default=0)
-    llm_ms = models.PositiveIntegerField(default=0)
-    total_ms = models.PositiveIntegerField(default=0)
-    detail = models.CharField(max_length=255, blank=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="turns", verbose_name=_("conversation")
+    )
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.RUNNING
+    )
+    batch_size = models.PositiveIntegerField(_("batch size"), default=0)
+    supersede_count = models.PositiveIntegerField(_("superseded replies"), default=0)
+    lock_wait_ms = models.PositiveIntegerField(_("lock wait (ms)"), default=0)
+    debounce_wait_ms = models.PositiveIntegerField(_("debounce wait (ms)"), default=0)
+    crm_ms = models.PositiveIntegerField(_("CRM (ms)"), default=0)
+    llm_ms = models.PositiveIntegerField(_("LLM (ms)"), default=0)
+    total_ms = models.PositiveIntegerField(_("total (ms)"), default=0)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
     # The assistant's tool calls: [{"name", "ok", "ms"}], and the LLM's token usage (all rounds).
-    tool_calls = models.JSONField(default=list, blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    cached_input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    transcription_ms = models.PositiveIntegerField(default=0)
+    tool_calls = models.JSONField(_("tool calls"), default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    cached_input_tokens = models.PositiveIntegerField(_("cached input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    transcription_ms = models.PositiveIntegerField(_("transcription (ms)"), default=0)
     # The transcription API's usage summed over the turn's voice notes, as it reports it:
     # {"input_tokens", "audio_tokens", "output_tokens"} (token-billed models) and/or {"seconds"}.
-    transcription_usage = models.JSONField(default=dict, blank=True)
+    transcription_usage = models.JSONField(_("transcription usage"), default=dict, blank=True)
     # From the oldest message of the batch stored to the reply sent (null: nothing was sent).
-    first_reply_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_reply_ms = models.PositiveIntegerField(_("first reply (ms)"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("turn")
+        verbose_name_plural = _("turns")
         indexes = [
             models.Index(fields=["conversation", "-started_at"], name="turn_conversation_started"),
             # The dashboard's periods, and the turns in flight (issue 14).
@@ -151,7 +175,10 @@ class Turn(models.Model):
         permissions = [("view_dashboard", _("Can view the dashboard"))]
 
     def __str__(self):
-        return f"Turn {self.pk} ({self.get_outcome_display()})"
+        return _("Turn %(id)s (%(outcome)s)") % {
+            "id": self.pk,
+            "outcome": self.get_outcome_display(),
+        }
 
 
 def media_path(message: "Message", filename: str) -> str:
@@ -162,36 +189,36 @@ def media_path(message: "Message", filename: str) -> str:
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "in", "Inbound"
-        OUTBOUND = "out", "Outbound"
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("To the customer")
 
     class State(models.TextChoices):
         """Processing state of an inbound message; blank for outbound."""
 
-        PENDING = "pending", "Pending"
-        PROCESSING = "processing", "Processing"
-        ANSWERED = "answered", "Answered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
+        ANSWERED = "answered", _("Answered")
+        FAILED = "failed", _("Failed")
         # Stored while a human handles the conversation: the bot never answers it.
-        SKIPPED = "skipped", "Not for the bot"
+        SKIPPED = "skipped", _("Not for the bot")
 
     class Delivery(models.TextChoices):
         """Delivery status of an outbound message, in the order it may only move forward."""
 
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        READ = "read", "Read"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
 
     class Kind(models.TextChoices):
         """What an outbound message was; blank for inbound."""
 
-        REPLY = "reply", "Assistant reply"
-        FALLBACK = "fallback", "Fallback reply"
-        NOTICE = "notice", "Outage notice"
-        STAFF = "staff", "Staff"
-        HANDOFF = "handoff", "Handoff message"
+        REPLY = "reply", _("Assistant reply")
+        FALLBACK = "fallback", _("Fallback reply")
+        NOTICE = "notice", _("Outage notice")
+        STAFF = "staff", _("Staff")
+        HANDOFF = "handoff", _("Handoff message")
 
     class MediaStatus(models.TextChoices):
         """Where an inbound media message's file is; blank for messages without media."""
@@ -204,20 +231,25 @@ class Message(models.Model):
         ON_DEMAND = "on_demand", _("Downloaded when staff open it")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     # The WhatsApp message id (wamid); unique so a redelivered webhook stores nothing new.
-    provider_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    provider_id = models.CharField(
+        _("WhatsApp id"), max_length=255, unique=True, null=True, blank=True
+    )
     # SHA-256 of the inbound wamid, kept when erasure or retention empties provider_id (Meta's
     # ids encode the customer's number): a late redelivery of an erased message still meets a
     # unique value, and is stored nothing of, in the same one query (conversations.privacy.fields).
     wamid_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
-    type = models.CharField(max_length=32, default="text")
-    text = models.TextField(blank=True)
+    type = models.CharField(_("type"), max_length=32, default="text")
+    text = models.TextField(_("text"), blank=True)
     # A voice note's transcript, and the media file downloaded from the Cloud API (private).
-    transcript = models.TextField(blank=True)
-    media_file = models.FileField(upload_to=media_path, max_length=255, blank=True)
+    transcript = models.TextField(_("transcript"), blank=True)
+    media_file = models.FileField(_("media file"), upload_to=media_path, max_length=255, blank=True)
     # The Cloud API's media id and what the webhook declared (mime type, sha256), then what the
     # download found (size); the status and attempts let a failed download be retried later,
     # apart from the message's dedupe (a redelivery stores nothing new).
@@ -230,24 +262,33 @@ class Message(models.Model):
     )
     media_attempts = models.PositiveSmallIntegerField(default=0)
     media_error = models.CharField(max_length=255, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=12, choices=State.choices, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=255, blank=True)
+    raw = models.JSONField(_("raw payload"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
     turn = models.ForeignKey(
-        Turn, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+        Turn,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("turn"),
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, blank=True)
-    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
-    delivery_errors = models.JSONField(default=list, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, blank=True)
+    delivery_status = models.CharField(
+        _("delivery"), max_length=10, choices=Delivery.choices, blank=True
+    )
+    delivery_errors = models.JSONField(_("delivery errors"), default=list, blank=True)
     # When WhatsApp says the customer sent it (inbound) or when we handed it to WhatsApp (outbound).
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     # When its content (conversations.privacy.fields) was erased or outlived the retention.
     redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(
@@ -284,7 +325,7 @@ class Message(models.Model):
         permissions = [("view_media", _("Can see customers' media"))]
 
     def __str__(self):
-        return f"{self.get_direction_display()} {self.type} {self.pk}"
+        return _("Message %(id)s (%(type)s)") % {"id": self.pk, "type": self.type}
 
 
 class PrivacyAudit(models.Model):
@@ -310,6 +351,8 @@ class PrivacyAudit(models.Model):
         return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
+from conversations.desk_models import CannedReply, StaffNote  # noqa: E402
+
 # Defined in their own module, imported here so Django registers the model (and migrations find
 # validate_notice_template where 0001 names it).
 from conversations.runtime_settings import (  # noqa: E402
@@ -320,11 +363,13 @@ from conversations.runtime_settings import (  # noqa: E402
 
 __all__ = [
     "WHATSAPP_TEXT_MAX",
+    "CannedReply",
     "Conversation",
     "Customer",
     "Message",
     "PrivacyAudit",
     "RuntimeSettings",
+    "StaffNote",
     "Turn",
     "validate_notice_template",
 ]

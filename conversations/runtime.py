@@ -73,6 +73,11 @@ class RuntimeSnapshot:
     hours_sunday: str = defaults.BUSINESS_HOURS["sunday"]
     content_retention_days: int = defaults.CONTENT_RETENTION_DAYS
     media_retention_days: int = defaults.MEDIA_RETENTION_DAYS
+    # Staff desk: the worker's auto-resolve pass; the desk's optional messages (empty: none).
+    auto_resolve_hours: int = 24
+    auto_resolve_waiting: bool = False
+    take_over_message: str = ""
+    resolve_message: str = ""
     updated_at: datetime | None = None  # None: no row saved yet, these are the defaults
 
     @classmethod

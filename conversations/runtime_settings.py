@@ -102,91 +102,111 @@ class RuntimeSettings(models.Model):
 
     # CRM cache
     crm_cache_ttl_seconds = models.PositiveIntegerField(
-        "CRM cache TTL (s)",
+        _("CRM cache TTL (s)"),
         default=defaults.CRM_CACHE_TTL_SECONDS,
         validators=_between(1, 86400, "s"),
-        help_text="How long a customer's CRM data (installation points) is reused before asking "
-        "the CRM again. Longer means faster replies but older data.",
+        help_text=_(
+            "How long a customer's CRM data (installation points) is reused before asking "
+            "the CRM again. Longer means faster replies but older data."
+        ),
     )
     crm_negative_ttl_seconds = models.PositiveIntegerField(
-        "negative-result TTL (s)",
+        _("negative-result TTL (s)"),
         default=defaults.CRM_NEGATIVE_TTL_SECONDS,
         validators=_between(1, 86400, "s"),
-        help_text='How long a "customer not found" answer from the CRM is remembered.',
+        help_text=_('How long a "customer not found" answer from the CRM is remembered.'),
     )
     crm_stale_ttl_seconds = models.PositiveIntegerField(
-        "stale-copy TTL (s)",
+        _("stale-copy TTL (s)"),
         default=defaults.CRM_STALE_TTL_SECONDS,
         validators=_between(1, 7 * 86400, "s"),
-        help_text="When the CRM is slow or down, an older copy up to this age is used instead. "
-        "Must be at least the CRM cache TTL.",
+        help_text=_(
+            "When the CRM is slow or down, an older copy up to this age is used instead. "
+            "Must be at least the CRM cache TTL."
+        ),
     )
     crm_timeout_seconds = models.PositiveIntegerField(
-        "CRM timeout (s)",
+        _("CRM timeout (s)"),
         default=defaults.CRM_TIMEOUT_SECONDS,
         validators=_between(1, 120, "s"),
-        help_text="How long to wait for the CRM before answering without (or with older) data.",
+        help_text=_("How long to wait for the CRM before answering without (or with older) data."),
     )
     # Conversation lock
     lock_ttl_seconds = models.PositiveIntegerField(
-        "conversation lock TTL (s)",
+        _("conversation lock TTL (s)"),
         default=defaults.LOCK_TTL_SECONDS,
         validators=_between(10, 3600, "s"),
-        help_text="A worker holds a conversation's lock while it answers and renews it every "
-        "third of this time. If the worker dies, another one takes over after this time.",
+        help_text=_(
+            "A worker holds a conversation's lock while it answers and renews it every "
+            "third of this time. If the worker dies, another one takes over after this time."
+        ),
     )
     lock_wait_timeout_seconds = models.PositiveIntegerField(
-        "lock wait timeout (s)",
+        _("lock wait timeout (s)"),
         default=defaults.LOCK_WAIT_TIMEOUT_SECONDS,
         validators=_between(1, 600, "s"),
-        help_text="Longest time code that must wait for a busy lock (e.g. a shared CRM lookup) "
-        "keeps retrying before going on without it.",
+        help_text=_(
+            "Longest time code that must wait for a busy lock (e.g. a shared CRM lookup) "
+            "keeps retrying before going on without it."
+        ),
     )
     backoff_base_ms = models.PositiveIntegerField(
-        "backoff base (ms)",
+        _("backoff base (ms)"),
         default=defaults.BACKOFF_BASE_MS,
         validators=_between(10, 10000, "ms"),
-        help_text="First pause between retries while waiting; each next pause doubles, up to the "
-        "cap (100, 200, 400, 800, 1600, 2000, 2000... ms with the defaults).",
+        help_text=_(
+            "First pause between retries while waiting; each next pause doubles, up to the "
+            "cap (100, 200, 400, 800, 1600, 2000, 2000... ms with the defaults)."
+        ),
     )
     backoff_cap_ms = models.PositiveIntegerField(
-        "backoff cap (ms)",
+        _("backoff cap (ms)"),
         default=defaults.BACKOFF_CAP_MS,
         validators=_between(10, 60000, "ms"),
-        help_text="Longest pause between retries. Must be at least the base and at most the lock "
-        "wait timeout.",
+        help_text=_(
+            "Longest pause between retries. Must be at least the base and at most the lock "
+            "wait timeout."
+        ),
     )
     # Turns
     debounce_quiet_ms = models.PositiveIntegerField(
-        "debounce quiet window (ms)",
+        _("debounce quiet window (ms)"),
         default=defaults.DEBOUNCE_QUIET_MS,
         validators=_between(100, 60000, "ms"),
-        help_text="Before answering, wait until the customer has stopped typing for this long, so "
-        "several quick messages get one reply.",
+        help_text=_(
+            "Before answering, wait until the customer has stopped typing for this long, so "
+            "several quick messages get one reply."
+        ),
     )
     debounce_max_wait_ms = models.PositiveIntegerField(
-        "debounce max wait (ms)",
+        _("debounce max wait (ms)"),
         default=defaults.DEBOUNCE_MAX_WAIT_MS,
         validators=_between(100, 120000, "ms"),
-        help_text="Never wait longer than this for the customer to stop typing. Must be at least "
-        "the quiet window.",
+        help_text=_(
+            "Never wait longer than this for the customer to stop typing. Must be at least "
+            "the quiet window."
+        ),
     )
     supersede_enabled = models.BooleanField(
-        "supersede unsent replies",
+        _("supersede unsent replies"),
         default=defaults.SUPERSEDE_ENABLED,
-        help_text="If the customer writes again while a reply is being prepared, throw the unsent "
-        "reply away and prepare a new one that covers the new messages too.",
+        help_text=_(
+            "If the customer writes again while a reply is being prepared, throw the unsent "
+            "reply away and prepare a new one that covers the new messages too."
+        ),
     )
     supersede_cap = models.PositiveIntegerField(
-        "supersede cap per turn",
+        _("supersede cap per turn"),
         default=defaults.SUPERSEDE_CAP,
         validators=_between(0, 10, ""),
-        help_text="At most this many replies are thrown away per turn, so a customer who keeps "
-        "typing still gets an answer.",
+        help_text=_(
+            "At most this many replies are thrown away per turn, so a customer who keeps "
+            "typing still gets an answer."
+        ),
     )
     # Assistant
     llm_model = models.CharField(
-        "LLM model",
+        _("LLM model"),
         max_length=100,
         blank=True,
         validators=[
@@ -195,27 +215,34 @@ class RuntimeSettings(models.Model):
                 "A model name has no spaces (for example gpt-5-mini); leave it blank for the default.",
             )
         ],
-        help_text="Name of the OpenAI model. Leave blank to use the server's OPENAI_MODEL setting.",
+        help_text=_(
+            "Name of the OpenAI model. Leave blank to use the server's OPENAI_MODEL setting."
+        ),
     )
     assistant_instructions = models.TextField(
+        _("assistant instructions"),
         default=defaults.ASSISTANT_INSTRUCTIONS,
         blank=True,
         validators=[_max_chars(20000, "longer instructions slow every reply down")],
-        help_text="The assistant's standing instructions (system prompt). The customer's data is "
-        "added after them on every turn. Leave blank to restore the built-in text.",
+        help_text=_(
+            "The assistant's standing instructions (system prompt). The customer's data is "
+            "added after them on every turn. Leave blank to restore the built-in text."
+        ),
     )
     llm_timeout_seconds = models.PositiveIntegerField(
-        "LLM timeout (s)",
+        _("LLM timeout (s)"),
         default=defaults.LLM_TIMEOUT_SECONDS,
         validators=_between(1, 600, "s"),
-        help_text="Total time allowed for the assistant's answer, retries included. After it the "
-        "fallback reply is sent and the conversation goes to a person.",
+        help_text=_(
+            "Total time allowed for the assistant's answer, retries included. After it the "
+            "fallback reply is sent and the conversation goes to a person."
+        ),
     )
     history_window_messages = models.PositiveIntegerField(
-        "history window (messages)",
+        _("history window (messages)"),
         default=defaults.HISTORY_WINDOW_MESSAGES,
         validators=_between(1, 200, ""),
-        help_text="How many of the latest messages of the conversation the assistant reads.",
+        help_text=_("How many of the latest messages of the conversation the assistant reads."),
     )
     # Voice notes and photos (staff-facing texts translated: gettext_lazy, English msgids)
     media_audio_max_mb = models.PositiveIntegerField(
@@ -276,22 +303,28 @@ class RuntimeSettings(models.Model):
         ),
     )
     fallback_reply = models.TextField(
+        _("fallback reply"),
         default=defaults.FALLBACK_REPLY,
         blank=True,
         validators=[_max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages")],
-        help_text="Sent once when the assistant cannot answer; the conversation is then handed to "
-        "a person. Leave blank to restore the built-in text.",
+        help_text=_(
+            "Sent once when the assistant cannot answer; the conversation is then handed to "
+            "a person. Leave blank to restore the built-in text."
+        ),
     )
     outage_notice_template = models.TextField(
+        _("outage notice"),
         default=defaults.OUTAGE_NOTICE_TEMPLATE,
         blank=True,
         validators=[
             _max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages"),
             validate_notice_template,
         ],
-        help_text="Sent once per conversation when the customer is in the area of an active "
-        "outage. {message} is replaced by the outage's message. Leave blank to restore the "
-        "built-in text.",
+        help_text=_(
+            "Sent once per conversation when the customer is in the area of an active "
+            "outage. {message} is replaced by the outage's message. Leave blank to restore the "
+            "built-in text."
+        ),
     )
     # Operations (issue 14): what the dashboard's token cost estimate multiplies by.
     llm_prices = models.TextField(
@@ -347,27 +380,61 @@ class RuntimeSettings(models.Model):
     hours_sunday = _hours_field("sunday", _("hours on Sunday"))
     # Retention (LGPD)
     content_retention_days = models.PositiveIntegerField(
-        "keep message content (days)",
+        _("keep message content (days)"),
         default=defaults.CONTENT_RETENTION_DAYS,
         validators=_between(1, 3650, "days"),
-        help_text="Texts, transcripts and raw payloads older than this are erased by the "
-        "workers' retention pass; conversations, turns and figures stay.",
+        help_text=_(
+            "Texts, transcripts and raw payloads older than this are erased by the workers' "
+            "retention pass; conversations, turns and figures stay."
+        ),
     )
     media_retention_days = models.PositiveIntegerField(
-        "keep media files (days)",
+        _("keep media files (days)"),
         default=defaults.MEDIA_RETENTION_DAYS,
         validators=_between(1, 3650, "days"),
-        help_text="Images, voice notes and documents older than this are deleted from the "
-        "storage. At most the content retention.",
+        help_text=_(
+            "Images, voice notes and documents older than this are deleted from the storage. At "
+            "most the content retention."
+        ),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    # Staff desk (issue 13): auto-resolve and what the customer is told on take over/resolve.
+    auto_resolve_hours = models.PositiveIntegerField(
+        _("auto-resolve after (hours)"),
+        default=24,
+        validators=_between(1, 720, "h"),
+        help_text=_(
+            "An open conversation with no message for this many hours is resolved by the "
+            "worker's periodic pass."
+        ),
+    )
+    auto_resolve_waiting = models.BooleanField(
+        _("auto-resolve conversations waiting for a person"),
+        default=False,
+        help_text=_(
+            "Off: a conversation handed over and not yet answered by staff is never resolved "
+            "by the clock."
+        ),
+    )
+    take_over_message = models.TextField(
+        _("message on take over"),
+        blank=True,
+        validators=[_max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages")],
+        help_text=_("Sent to the customer when staff take over. Empty: nothing is sent."),
+    )
+    resolve_message = models.TextField(
+        _("message on resolve"),
+        blank=True,
+        validators=[_max_chars(WHATSAPP_TEXT_MAX, "WhatsApp refuses longer messages")],
+        help_text=_("Sent to the customer when staff resolve. Empty: nothing is sent."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
-        verbose_name = "runtime settings"
-        verbose_name_plural = "runtime settings"
+        verbose_name = _("runtime settings")
+        verbose_name_plural = _("runtime settings")
 
     def __str__(self):
-        return "Runtime settings"
+        return str(_("Runtime settings"))
 
     def clean(self):
         errors = {}

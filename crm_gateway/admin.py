@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from crm_gateway import keys, lookup
 from crm_gateway.breaker import crm_breaker
@@ -9,11 +10,11 @@ from crm_gateway.models import Outage, OutageNotice, Ticket
 class ActiveFilter(admin.SimpleListFilter):
     """Active outages by default: that is what staff open this page for."""
 
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("resolved", "Resolved"), ("all", "All")]
+        return [("active", _("Active")), ("resolved", _("Resolved")), ("all", _("All"))]
 
     def choices(self, changelist):
         current = self.value() or "active"
@@ -67,24 +68,26 @@ class OutageAdmin(admin.ModelAdmin):
             .annotate(notified=Count("notices__conversation__customer", distinct=True))
         )
 
-    @admin.display(description="regions")
+    @admin.display(description=_("regions"))
     def region_list(self, outage):
         return ", ".join(outage.regions)
 
-    @admin.display(description="active", boolean=True)
+    @admin.display(description=_("active"), boolean=True)
     def active(self, outage):
         return outage.is_active
 
-    @admin.display(description="customers notified", ordering="notified")
+    @admin.display(description=_("customers notified"), ordering="notified")
     def notified_customers(self, outage):
         return getattr(outage, "notified", None) or 0
 
-    @admin.action(description="Resolve selected outages")
+    @admin.action(description=_("Resolve selected outages"))
     def resolve_selected(self, request, queryset):
         resolved = sum(
             1 for outage in queryset.filter(resolved_at__isnull=True) if outage.resolve()
         )
-        self.message_user(request, f"{resolved} outage(s) resolved.", messages.SUCCESS)
+        self.message_user(
+            request, _("%(count)s outage(s) resolved.") % {"count": resolved}, messages.SUCCESS
+        )
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

@@ -34,23 +34,31 @@ def normalise_regions(regions) -> list[str]:
 class Outage(models.Model):
     """A massive failure ("falha massiva") affecting every customer in some regions."""
 
-    title = models.CharField(max_length=200)
+    title = models.CharField(_("title"), max_length=200)
     message = models.TextField(
-        help_text="Told to affected customers, after the notice template from the runtime settings."
+        _("message"),
+        help_text=_(
+            "Told to affected customers, after the notice template from the runtime settings."
+        ),
     )
     regions = models.JSONField(
+        _("regions"),
         default=list,
-        help_text='Affected regions as the CRM names them, e.g. ["Centro", "Zona Norte"]; '
-        "matched ignoring upper and lower case.",
+        help_text=_(
+            'Affected regions as the CRM names them, e.g. ["Centro", "Zona Norte"]; '
+            "matched ignoring upper and lower case."
+        ),
     )
-    started_at = models.DateTimeField(default=timezone.now)
-    expected_end_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    expected_end_at = models.DateTimeField(_("expected end"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = OutageQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("outage")
+        verbose_name_plural = _("outages")
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(
@@ -106,13 +114,20 @@ class Outage(models.Model):
 class OutageNotice(models.Model):
     """The outage notice went to this conversation: at most one per (outage, conversation)."""
 
-    outage = models.ForeignKey(Outage, on_delete=models.CASCADE, related_name="notices")
-    conversation = models.ForeignKey(
-        "conversations.Conversation", on_delete=models.CASCADE, related_name="outage_notices"
+    outage = models.ForeignKey(
+        Outage, on_delete=models.CASCADE, related_name="notices", verbose_name=_("outage")
     )
-    sent_at = models.DateTimeField(auto_now_add=True)
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        on_delete=models.CASCADE,
+        related_name="outage_notices",
+        verbose_name=_("conversation"),
+    )
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("outage notice")
+        verbose_name_plural = _("outage notices")
         constraints = [
             models.UniqueConstraint(
                 fields=["outage", "conversation"], name="one_notice_per_outage_conversation"

@@ -43,13 +43,14 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 
 INSTALLED_APPS = [
     "daphne",
+    # Before the admin: conversations/templates/admin/base_site.html brands every admin page.
+    "conversations",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "conversations",
     "crm_gateway",
     # After our apps: conversations' runworker (sweeper at start, graceful stop) overrides channels'.
     "channels",
@@ -221,7 +222,12 @@ AXES_COOLOFF_TIME = timedelta(
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 
-LANGUAGE_CODE = "pt-br"
+# The admin speaks Brazilian Portuguese; DJANGO_LANGUAGE_CODE=en gives the English source texts.
+# No LocaleMiddleware: the staff's browser language does not switch it.
+LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "pt-br").lower()
+if LANGUAGE_CODE not in ("pt-br", "en"):
+    raise ImproperlyConfigured(f"DJANGO_LANGUAGE_CODE must be pt-br or en, not {LANGUAGE_CODE!r}")
+LANGUAGES = [("pt-br", "Português (Brasil)"), ("en", "English")]
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "America/Sao_Paulo")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)

@@ -12,10 +12,11 @@ urlpatterns = [
         admin.site.admin_view(dashboard_view),
         name="admin-dashboard",
     ),
+    # Before the admin's own URLs, which would 404 the staff desk under {ADMIN_URL}inbox/.
+    path("", include("conversations.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
-    path("", include("conversations.urls")),
     path("", include("crm_gateway.urls")),
 ]

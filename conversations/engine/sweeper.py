@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.engine import claims
+from conversations.engine.auto_resolve import auto_resolve
 from conversations.keys import lock_key
 from conversations.models import Message, Turn
 from conversations.runtime import get_runtime
@@ -39,6 +40,7 @@ class SweepReport:
     stale_pending: dict[int, int] = field(default_factory=dict)  # conversation -> messages
     dead_claims: dict[int, int] = field(default_factory=dict)  # reset (or would be)
     live_claims: dict[int, int] = field(default_factory=dict)  # old, but the lock is held
+    auto_resolved: list[int] = field(default_factory=list)  # quiet conversations resolved
 
     @property
     def to_wake(self) -> list[int]:
@@ -98,6 +100,10 @@ async def sweep_once() -> SweepReport:
         await events.asend_wake(conversation_id)
     if report.to_wake:
         logger.info("sweeper woke %d conversations", len(report.to_wake))
+    try:
+        report.auto_resolved = await in_thread(auto_resolve)()
+    except Exception as exc:  # the wakes above matter more; try again next round
+        logger.warning("auto-resolve failed: %s", type(exc).__name__)
     return report
 
 

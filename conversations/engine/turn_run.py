@@ -20,6 +20,7 @@ from conversations.engine.debounce import wait_for_quiet
 from conversations.engine.locks import LockUnavailable
 from conversations.engine.media_step import TurnMedia, prepare_media
 from conversations.engine.transcript import transcript, with_batch_media
+from conversations.events import anotify_staff
 from conversations.models import Conversation, Message, Turn
 from conversations.threads import in_io_thread, in_thread, slow_io_executor
 from conversations.whatsapp.sender import (
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 TYPING_REFRESH_S = 20.0
 Outcome = Turn.Outcome
 SUPERSEDE = "supersede"  # _deliver's answer when new messages should be taken in first
+# The desk's typing events in flight: a reference keeps each task alive until it is done.
+_background: set = set()
 
 
 def ms_since(since: float) -> int:
@@ -86,11 +89,19 @@ class TurnRun:
         stop_typing(). Best effort and nothing waits for it: a plain job on the slow-I/O pool
         (it touches no database) and a timer, not a task and a thread hop per turn."""
         slow_io_executor().submit(_show_typing, self.batch[-1])
+        if self._typing is None:  # the desk shows "typing…" once per turn, not per refresh
+            self._staff_typing("on")
         self._typing = asyncio.get_running_loop().call_later(TYPING_REFRESH_S, self.start_typing)
 
     def stop_typing(self) -> None:
         if self._typing is not None:
             self._typing.cancel()
+            self._staff_typing("off")
+
+    def _staff_typing(self, state: str) -> None:
+        task = asyncio.ensure_future(anotify_staff("typing", self.conversation.pk, state=state))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         if not within_reply_window(self._last_customer_message_at()):

@@ -8,12 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import WHATSAPP_TEXT_MAX, Conversation, Message, Turn
-from conversations.whatsapp import sender
-from conversations.whatsapp.window import within_reply_window
+from conversations.models import Conversation, Message, Turn
+from conversations.staff import desk_actions
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -55,12 +53,12 @@ class TurnInline(ReadOnlyInline):
         "tokens",
     )
     ordering = ("started_at", "id")
-    verbose_name_plural = "turns (timings in ms)"
+    verbose_name_plural = _("turns (timings in ms)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("messages")
 
-    @admin.display(description="answered → sent")
+    @admin.display(description=_("answered → sent"))
     def answered(self, obj):
         inbound = [m.pk for m in obj.messages.all() if m.direction == Message.Direction.INBOUND]
         outbound = [
@@ -104,7 +102,15 @@ class MessageInline(ReadOnlyInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "status", "handler", "handoff_reason", "updated_at")
+    list_display = (
+        "id",
+        "customer",
+        "status",
+        "handler",
+        "assigned_to",
+        "handoff_reason",
+        "updated_at",
+    )
     list_filter = ("status", "handler", "updated_at")
     list_select_related = ("customer",)
     search_fields = ("customer__profile_name", "customer__wa_id", "handoff_reason")
@@ -120,6 +126,11 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
         "last_inbound_at",
         "closed_at",
+        "handoff_source",
+        "handoff_at",
+        "assigned_to",
+        "first_staff_reply_at",
+        "closed_by",
     )
     inlines = [TurnInline, MessageInline]
     actions = ["take_over", "hand_back", "close"]
@@ -145,86 +156,60 @@ class ConversationAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, conversation):
             raise PermissionDenied
         back = redirect("admin:conversations_conversation_change", conversation.pk)
-        text = request.POST.get("text", "").strip()
-        problem = ""
-        if conversation.status != Conversation.Status.OPEN:
-            problem = "This conversation is closed."
-        elif conversation.handler != Conversation.Handler.HUMAN:
-            problem = "Take the conversation over first, so the bot does not answer as well."
-        elif not within_reply_window(conversation.last_inbound_at):
-            problem = (
-                "The customer's last message is more than 24 hours old: WhatsApp accepts no"
-                " free-form reply until they write again."
-            )
-        elif not text:
-            problem = "Type a reply."
-        elif len(text) > WHATSAPP_TEXT_MAX:
-            problem = f"WhatsApp refuses messages over {WHATSAPP_TEXT_MAX} characters."
-        if problem:
-            self.message_user(request, problem, messages.ERROR)
-            return back
         try:
-            sent = sender.send_text(conversation, text, kind=Message.Kind.STAFF)
-        except sender.SendError as exc:
-            self.message_user(request, f"Not sent: {exc}", messages.ERROR)
+            sent = desk_actions.reply(conversation, request.user, request.POST.get("text", ""))
+        except desk_actions.DeskRefusal as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
             return back
         self.log_change(request, conversation, f"Sent a staff reply (message #{sent.pk})")
-        self.message_user(request, "Reply sent.")
+        self.message_user(request, _("Reply sent."))
         return back
 
-    def _done(self, request, queryset, changed: int, what: str, log: str) -> None:
-        for conversation in queryset:
+    def _each(self, request, queryset, action, done: str, log: str) -> None:
+        """Apply a desk action to each selected conversation; refusals are counted, not fatal."""
+        changed = 0
+        for conversation in queryset.select_related("customer"):
+            try:
+                action(conversation, request.user)
+            except desk_actions.DeskRefusal:
+                continue
+            changed += 1
             self.log_change(request, conversation, log)
-        self.message_user(request, f"{changed} conversation(s) {what}.")
+        self.message_user(request, done % {"count": changed})
 
     @admin.action(
-        description="Take over (a person answers, the bot stays silent)", permissions=["change"]
+        description=_("Take over (a person answers, the assistant stays silent)"),
+        permissions=["change"],
     )
     def take_over(self, request, queryset):
-        targets = queryset.filter(status=Conversation.Status.OPEN).exclude(
-            handler=Conversation.Handler.HUMAN
-        )
-        ids = list(targets.values_list("pk", flat=True))
-        now = timezone.now()
-        changed = Conversation.objects.filter(pk__in=ids).update(
-            handler=Conversation.Handler.HUMAN,
-            handoff_source=Conversation.HandoffSource.STAFF,
-            handoff_at=now,
-            updated_at=now,
-        )
-        self._done(
+        targets = queryset.exclude(handler=Conversation.Handler.HUMAN)
+        self._each(
             request,
-            Conversation.objects.filter(pk__in=ids),
-            changed,
-            "taken over",
+            targets,
+            desk_actions.take_over,
+            _("%(count)s conversation(s) taken over."),
             "Taken over by a person",
         )
 
-    @admin.action(description="Hand back to the bot", permissions=["change"])
+    @admin.action(description=_("Hand back to the assistant"), permissions=["change"])
     def hand_back(self, request, queryset):
-        targets = queryset.filter(
-            status=Conversation.Status.OPEN, handler=Conversation.Handler.HUMAN
-        )
-        ids = list(targets.values_list("pk", flat=True))
-        changed = Conversation.objects.filter(pk__in=ids).update(
-            handler=Conversation.Handler.BOT, handoff_reason="", updated_at=timezone.now()
-        )
-        self._done(
+        self._each(
             request,
-            Conversation.objects.filter(pk__in=ids),
-            changed,
-            "handed back to the bot",
+            queryset,
+            desk_actions.hand_back,
+            _("%(count)s conversation(s) handed back to the assistant."),
             "Handed back to the bot",
         )
 
-    @admin.action(description="Close", permissions=["change"])
+    @admin.action(description=_("Resolve"), permissions=["change"])
     def close(self, request, queryset):
-        now = timezone.now()
-        ids = list(queryset.filter(status=Conversation.Status.OPEN).values_list("pk", flat=True))
-        changed = Conversation.objects.filter(pk__in=ids).update(
-            status=Conversation.Status.CLOSED, closed_at=now, updated_at=now
+        self._each(
+            request,
+            queryset,
+            desk_actions.resolve,
+            _("%(count)s conversation(s) resolved."),
+            "Closed",
         )
-        self._done(request, Conversation.objects.filter(pk__in=ids), changed, "closed", "Closed")
 
 
 @admin.register(Message)
@@ -254,10 +239,10 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="customer")
+    @admin.display(description=_("customer"))
     def customer(self, obj):
         return str(obj.conversation.customer)
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def short_text(self, obj):
         return obj.text if len(obj.text) <= 80 else obj.text[:79] + "…"

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from stdnum.br import cnpj, cpf
 
 from conversations.masking import mask_document, mask_phone
@@ -20,6 +21,16 @@ from conversations.whatsapp.phone import normalise_wa_id
 from crm_gateway.actions import refresh_crm_data
 
 FULL_DOCUMENT_PERMISSION = "conversations.view_full_document"
+HISTORY_COLUMNS = (
+    _("time"),
+    _("conversation"),
+    _("direction"),
+    _("type"),
+    _("text"),
+    _("state / delivery"),
+    _("kind"),
+    _("turn"),
+)
 # The customer page renders at most this many of the latest messages.
 HISTORY_LIMIT = 500
 
@@ -49,16 +60,17 @@ def turn_label(message: Message) -> str:
     """Which turn a message belongs to: the turn that answered it, or the turn that sent it."""
     if not message.turn_id:
         return ""
-    role = "answered by" if message.direction == Message.Direction.INBOUND else "sent by"
-    return f"{role} turn #{message.turn_id}"
+    if message.direction == Message.Direction.INBOUND:
+        return _("answered by turn #%(id)s") % {"id": message.turn_id}
+    return _("sent by turn #%(id)s") % {"id": message.turn_id}
 
 
 class HasDocumentFilter(admin.SimpleListFilter):
-    title = "document"
+    title = _("document")
     parameter_name = "document"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Known"), ("no", "Unknown")]
+        return [("yes", _("Known")), ("no", _("Unknown"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -69,11 +81,15 @@ class HasDocumentFilter(admin.SimpleListFilter):
 
 
 class OpenConversationFilter(admin.SimpleListFilter):
-    title = "open conversation"
+    title = _("open conversation")
     parameter_name = "open"
 
     def lookups(self, request, model_admin):
-        return [("bot", "With the bot"), ("human", "With a person"), ("none", "None open")]
+        return [
+            ("bot", _("With the assistant")),
+            ("human", _("With a person")),
+            ("none", _("None open")),
+        ]
 
     def queryset(self, request, queryset):
         open_with = Q(conversations__status=Conversation.Status.OPEN)
@@ -89,7 +105,7 @@ class CustomerAdmin(PrivacyActions, admin.ModelAdmin):
     list_display = ("name", "masked_number", "masked_document", "last_seen_at", "first_seen_at")
     list_filter = (HasDocumentFilter, OpenConversationFilter, "last_seen_at", "first_seen_at")
     search_fields = ("profile_name", "wa_id", "reply_wa_id", "document")
-    search_help_text = "Name, WhatsApp number or CPF/CNPJ, with or without punctuation."
+    search_help_text = _("Name, WhatsApp number or CPF/CNPJ, with or without punctuation.")
     ordering = ("-last_seen_at",)
     readonly_fields = (
         "wa_id",
@@ -139,37 +155,41 @@ class CustomerAdmin(PrivacyActions, admin.ModelAdmin):
             results = results | queryset.filter(extra)
         return results, may_have_duplicates
 
-    @admin.display(description="name", ordering="profile_name")
+    @admin.display(description=_("name"), ordering="profile_name")
     def name(self, obj):
-        return obj.profile_name or "(no name)"
+        return obj.profile_name or _("(no name)")
 
-    @admin.display(description="WhatsApp number")
+    @admin.display(description=_("WhatsApp number"))
     def masked_number(self, obj):
         return mask_phone(obj.wa_id)
 
-    @admin.display(description="CPF/CNPJ")
+    @admin.display(description=_("CPF/CNPJ"))
     def masked_document(self, obj):
         return mask_document(obj.document) if obj.document else "-"
 
-    @admin.display(description="CPF/CNPJ")
+    @admin.display(description=_("CPF/CNPJ"))
     def document_full(self, obj):
         return format_document(obj.document) if obj.document else "-"
 
-    @admin.display(description="CPF/CNPJ")
+    @admin.display(description=_("CPF/CNPJ"))
     def document_masked(self, obj):
         return self.masked_document(obj)
 
-    @admin.display(description="history (all conversations, oldest first)")
+    @admin.display(description=_("history (all conversations, oldest first)"))
     def history(self, obj):
         everything = Message.objects.filter(conversation__customer=obj)
         total = everything.count()
         latest = list(everything.order_by("-created_at", "-id")[:HISTORY_LIMIT])
         latest.reverse()
         if not latest:
-            return "No messages yet."
+            return _("No messages yet.")
         note = ""
         if total > len(latest):
-            note = format_html("<p>Showing the latest {} of {} messages.</p>", len(latest), total)
+            note = format_html(
+                "<p>{}</p>",
+                _("Showing the latest %(shown)s of %(total)s messages.")
+                % {"shown": len(latest), "total": total},
+            )
         rows = format_html_join(
             "\n",
             '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
@@ -190,9 +210,8 @@ class CustomerAdmin(PrivacyActions, admin.ModelAdmin):
             ),
         )
         return format_html(
-            '{}<table class="customer-history"><thead><tr><th>time</th><th>conversation</th>'
-            "<th>direction</th><th>type</th><th>text</th><th>state / delivery</th><th>kind</th>"
-            "<th>turn</th></tr></thead><tbody>{}</tbody></table>",
+            '{}<table class="customer-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
             note,
+            format_html_join("", "<th>{}</th>", ((str(title),) for title in HISTORY_COLUMNS)),
             rows,
         )

@@ -20,10 +20,11 @@ from conversations.runtime import get_or_create_settings_row, reset_runtime_cach
 class RuntimeSettingsAdmin(admin.ModelAdmin):
     fieldsets = (
         (
-            "CRM cache",
+            _("CRM cache"),
             {
-                "description": "How long answers from the CRM are reused, and how long we wait "
-                "for it.",
+                "description": _(
+                    "How long answers from the CRM are reused, and how long we wait for it."
+                ),
                 "fields": (
                     "crm_cache_ttl_seconds",
                     "crm_negative_ttl_seconds",
@@ -33,10 +34,12 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Conversation lock",
+            _("Conversation lock"),
             {
-                "description": "Only one worker answers a conversation at a time. These control "
-                "how long it may hold it and how code that waits for a busy lock retries.",
+                "description": _(
+                    "Only one worker answers a conversation at a time. These control how long "
+                    "it may hold it and how code that waits for a busy lock retries."
+                ),
                 "fields": (
                     "lock_ttl_seconds",
                     "lock_wait_timeout_seconds",
@@ -46,9 +49,9 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Turns",
+            _("Turns"),
             {
-                "description": "How messages sent in quick succession are answered together.",
+                "description": _("How messages sent in quick succession are answered together."),
                 "fields": (
                     "debounce_quiet_ms",
                     "debounce_max_wait_ms",
@@ -58,7 +61,7 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Assistant",
+            _("Assistant"),
             {
                 "fields": (
                     "llm_model",
@@ -107,9 +110,9 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Texts",
+            _("Texts"),
             {
-                "description": "Messages sent to customers as they are written here.",
+                "description": _("Messages sent to customers as they are written here."),
                 "fields": ("fallback_reply", "outage_notice_template", "updated_at"),
             },
         ),
@@ -128,6 +131,21 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                     "ones in small batches; conversations and figures stay."
                 ),
                 "fields": ("content_retention_days", "media_retention_days"),
+            },
+        ),
+        (
+            _("Staff desk"),
+            {
+                "description": _(
+                    "Auto-resolve of quiet conversations, and what the customer is told when "
+                    "staff take over or resolve (empty: nothing is sent)."
+                ),
+                "fields": (
+                    "auto_resolve_hours",
+                    "auto_resolve_waiting",
+                    "take_over_message",
+                    "resolve_message",
+                ),
             },
         ),
     )
@@ -155,10 +173,10 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
                 # generic ">= 0" of a positive integer field, also for negative numbers.
                 field.validators = list(RuntimeSettings._meta.get_field(name).validators)
         if "llm_model" in form.base_fields:
-            form.base_fields["llm_model"].help_text = (
+            form.base_fields["llm_model"].help_text = _(
                 "Name of the OpenAI model. Leave blank to use the server's OPENAI_MODEL setting "
-                f"(now {settings.OPENAI_MODEL!r})."
-            )
+                "(now %(model)r)."
+            ) % {"model": settings.OPENAI_MODEL}
         return form
 
     def save_model(self, request, obj, form, change):

@@ -18,7 +18,7 @@ from django.http.request import split_domain_port, validate_host
 
 from conversations import events, log_context, metrics
 from conversations.threads import in_thread
-from conversations.webhook.ingest import ingest_notification
+from conversations.webhook.ingest import IngestResult, ingest_notification
 from conversations.webhook.views import (
     MAX_BODY_BYTES,
     TEXT_PLAIN,
@@ -46,6 +46,7 @@ class WhatsAppWebhookApp:
     async def _answer(self, scope, receive, send):
         headers = dict(scope["headers"])  # names arrive lower-cased; the last repeat wins
         woken: list[int] = []
+        staff_events: list = []
         try:
             if not _host_allowed(headers.get(b"host", b"").decode("latin-1")):
                 raise Refused(400, "bad request: host not allowed")
@@ -53,7 +54,7 @@ class WhatsAppWebhookApp:
                 query = scope.get("query_string", b"").decode("latin-1")
                 status, text = handshake(dict(parse_qsl(query, keep_blank_values=True)))
             elif scope["method"] == "POST":
-                status, text = await self._notification(headers, receive, woken)
+                status, text = await self._notification(headers, receive, woken, staff_events)
             else:
                 status, text = 405, "method not allowed"
         except Refused as refused:
@@ -70,24 +71,30 @@ class WhatsAppWebhookApp:
         # picked up by the sweeper.
         for conversation_id in woken:
             await events.asend_wake(conversation_id)
+        for event in staff_events:  # the desk's live view, after the worker's wakes
+            await events.asend_to_staff(event)
 
-    async def _notification(self, headers: dict, receive, woken: list[int]) -> tuple[int, str]:
+    async def _notification(
+        self, headers: dict, receive, woken: list[int], staff_events: list
+    ) -> tuple[int, str]:
         content_length = headers.get(b"content-length")
         check_declared_length(content_length.decode("latin-1") if content_length else None)
         body = await _read_body(receive)
         signature = headers.get(_SIGNATURE)
         signature = signature.decode("latin-1") if signature is not None else None
-        woken.extend(await in_thread(_verify_and_store)(body, signature))
+        result = await in_thread(_verify_and_store)(body, signature)
+        woken.extend(result.conversation_ids)
+        staff_events.extend(result.staff_events)
         return 200, "ok"
 
 
-def _verify_and_store(body: bytes, signature: str | None) -> list[int]:
-    """One unit of work: every message is committed when it returns. Returns the conversations
-    to wake."""
+def _verify_and_store(body: bytes, signature: str | None) -> IngestResult:
+    """One unit of work: every message is committed when it returns. The result names the
+    conversations to wake and the staff events to send."""
     notification = verified_notification(body, signature)
     result = ingest_notification(notification, wake=False)
     log_ingested(notification, result)
-    return result.conversation_ids
+    return result
 
 
 async def _read_body(receive) -> bytes:

@@ -45,7 +45,14 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
     if wake and stored.needs_wake:
         events.wake_on_commit(stored.message.conversation_id)
+    events.tell_staff(_arrived(stored.message))
     return stored.message
+
+
+def _arrived(message: Message) -> events.StaffEvent:
+    return events.staff_event(
+        "message", message.conversation_id, message_id=message.pk, direction="in"
+    )
 
 
 @dataclass(frozen=True)
@@ -257,7 +264,7 @@ def _open_conversation(customer_id: int) -> int:
         )
 
 
-def apply_status(status: StatusUpdate) -> bool:
+def apply_status(status: StatusUpdate, told: list | None = None) -> bool:
     """Move our outbound message's delivery status forward; False when nothing changed
     (unknown id, unknown status, or a status that would move it backwards)."""
     allowed = _MAY_REPLACE.get(status.status)
@@ -274,6 +281,10 @@ def apply_status(status: StatusUpdate) -> bool:
         # Refused because the 24-hour window had closed: the same handoff as a refused send.
         for conversation_id in ours.values_list("conversation_id", flat=True):
             hand_over_outside_window(conversation_id)
+    changed = ours.values_list("pk", "conversation_id")
+    for pk, conversation_id in changed[:1] if updated else []:  # one more read, on a change
+        delivery = {"message_id": pk, "status": status.status}
+        events.tell_staff(events.staff_event("delivery", conversation_id, **delivery), told)
     return updated == 1
 
 
@@ -285,12 +296,14 @@ class IngestResult:
     statuses_ignored: int = 0
     # The conversations to wake: those where a new message found nothing else pending.
     conversation_ids: list[int] = field(default_factory=list)
+    staff_events: list = field(default_factory=list)  # for the caller to send when wake=False
 
 
 def ingest_notification(notification: Notification, *, wake: bool = True) -> IngestResult:
     """Store every message (one transaction each), apply every status, then wake once (on
-    commit) each conversation that needs it (see store_inbound). With `wake=False` the caller
-    wakes `result.conversation_ids` itself (the ASGI webhook, from its event loop)."""
+    commit) each conversation that needs it (see store_inbound), and tell the staff desk. With
+    `wake=False` the caller wakes `result.conversation_ids` and sends `result.staff_events`
+    itself (the ASGI webhook, from its event loop, once Meta has its answer)."""
     result = IngestResult()
     for item in notification.messages:
         stored = _store_once(item)
@@ -299,12 +312,13 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             continue
         result.stored += 1
         metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
+        events.tell_staff(_arrived(stored.message), None if wake else result.staff_events)
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)
         logger.debug("stored inbound %s from %s", stored.message.type, mask_phone(item.wa_id))
     for status in notification.statuses:
-        if apply_status(status):
+        if apply_status(status, None if wake else result.staff_events):
             result.statuses_applied += 1
         else:
             result.statuses_ignored += 1

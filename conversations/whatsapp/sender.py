@@ -16,6 +16,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from conversations import metrics, rows
+from conversations.events import notify_staff_on_commit
 from conversations.masking import mask_phone, mask_text
 from conversations.models import Conversation, Message, Turn
 from conversations.whatsapp.console import notify_simulator
@@ -221,6 +222,9 @@ def hand_over(conversation: Conversation, message: Message) -> str:
         notify_simulator(customer.wa_id, message)
         if exc.outside_window:
             hand_over_outside_window(conversation.pk)
+        notify_staff_on_commit(
+            "delivery", conversation.pk, message_id=message.pk, status=message.delivery_status
+        )
         raise
 
 
@@ -262,6 +266,9 @@ def announce_sent(conversation: Conversation, message: Message) -> None:
         mask_phone(customer.reply_wa_id or customer.wa_id),
     )
     notify_simulator(customer.wa_id, message)
+    notify_staff_on_commit(
+        "message", conversation.pk, message_id=message.pk, direction="out", kind=message.kind
+    )
 
 
 def send_typing_indicator(inbound: Message) -> bool:

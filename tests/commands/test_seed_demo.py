@@ -95,3 +95,15 @@ def test_it_refuses_outside_embedded_mode(settings):
         call_command("seed_demo", stdout=StringIO())
     assert not get_user_model().objects.filter(username="demo").exists()
     assert not RuntimeSettings.objects.exists()
+
+
+def test_it_sets_up_the_staff_roles_and_a_canned_reply(db, capsys):
+    from django.contrib.auth.models import Group
+
+    from conversations.models import CannedReply
+
+    Group.objects.filter(name="Atendimento").delete()
+    call_command("seed_demo")
+    assert set(Group.objects.values_list("name", flat=True)) >= {"Atendimento", "Supervisão"}
+    assert CannedReply.objects.get(shortcut="boleto").render("Maria").startswith("Oi Maria!")
+    assert "/admin/inbox/" in capsys.readouterr().out

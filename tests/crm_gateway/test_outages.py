@@ -159,7 +159,7 @@ def test_it_shows_an_open_crm_breaker_to_staff(client):
     for _ in range(crm_breaker.threshold):
         crm_breaker.record_failure()
     text = client.get("/admin/crm_gateway/outage/").content.decode()
-    assert "<strong>open</strong>" in text and "cool-down" in text
+    assert "<strong>open</strong>" in text and "depois da pausa" in text
 
 
 def test_it_resolves_selected_outages_from_the_admin(client):
@@ -172,7 +172,7 @@ def test_it_resolves_selected_outages_from_the_admin(client):
         follow=True,
     )
     assert response.status_code == 200
-    assert "1 outage(s) resolved" in response.content.decode()
+    assert "1 falha(s) massiva(s) resolvida(s)" in response.content.decode()
     outage.refresh_from_db()
     assert outage.resolved_at is not None
 

@@ -22,6 +22,7 @@ from tests.fakes.engine import (
     scaled,  # noqa: F401 (fixture)
     short_lived_connections,  # noqa: F401 (fixture)
     turns,
+    wait_until,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,3 +176,19 @@ async def test_it_gives_the_assistant_tools_unless_staff_turned_them_off(scaled,
     await astore(c.pk, "oi de novo")
     await turn_loop.run_turns(c.pk)
     assert assistant.calls[1].tools is None
+
+
+async def test_it_tells_the_staff_desk_when_the_assistant_starts_and_stops_typing(
+    scaled, assistant, crm, monkeypatch
+):
+    told = []
+
+    async def record(event, conversation_id, **data):
+        told.append((event, conversation_id, data))
+
+    monkeypatch.setattr(turn_run, "anotify_staff", record)
+    c = await conversation()
+    await astore(c.pk, "oi")
+    await turn_loop.run_turns(c.pk)
+    await wait_until(lambda: len(told) >= 2)  # each event is a task of its own
+    assert told == [("typing", c.pk, {"state": "on"}), ("typing", c.pk, {"state": "off"})]

@@ -31,7 +31,7 @@ def test_the_conversation_page_shows_messages_and_turns_read_only(admin_client, 
     ):
         assert text in html
     a, b, reply = history["a"], history["b"], history["reply"]
-    assert f"#{a.pk}, #{b.pk} → #{reply.pk} (Assistant reply)" in html
+    assert f"#{a.pk}, #{b.pk} → #{reply.pk} (Resposta do assistente)" in html
     # Not even a superuser gets form fields for history.
     assert 'name="messages-0-text"' not in html
     assert 'name="turns-0-detail"' not in html
@@ -59,7 +59,7 @@ def test_staff_take_over_a_conversation(agent_client, history):
     assert history["new"].handler == Conversation.Handler.HUMAN
     assert history["new"].handoff_source == Conversation.HandoffSource.STAFF
     assert history["new"].handoff_at is not None
-    assert "1 conversation(s) taken over" in response.content.decode()
+    assert "1 conversa(s) assumida(s)" in response.content.decode()
 
 
 def test_handing_back_clears_the_handoff_reason(agent_client, history):
@@ -139,9 +139,9 @@ def taken_over(history, settings):
 
 def test_staff_reply_to_a_conversation_they_took_over(agent_client, taken_over):
     html = page(agent_client, f"/admin/conversations/conversation/{taken_over.pk}/change/")
-    assert 'id="staff-reply"' in html and "Send on WhatsApp" in html
+    assert 'id="staff-reply"' in html and "Enviar no WhatsApp" in html
     response = reply(agent_client, taken_over)
-    assert "Reply sent." in response.content.decode()
+    assert "Resposta enviada." in response.content.decode()
     sent = Message.objects.get(kind=Message.Kind.STAFF)
     assert sent.conversation == taken_over
     assert sent.direction == Message.Direction.OUTBOUND
@@ -155,12 +155,12 @@ def test_staff_reply_to_a_conversation_they_took_over(agent_client, taken_over):
 @pytest.mark.parametrize(
     "change,text,problem",
     [
-        ({"handler": "bot"}, "oi", "Take the conversation over first"),
+        ({"handler": "bot"}, "oi", "Assuma a conversa primeiro"),
         ({"status": "closed"}, "oi", "closed"),
-        ({}, "   ", "Type a reply"),
-        ({}, "x" * 4097, "over 4096"),
-        ({"last_inbound_at": timezone.now() - timedelta(hours=25)}, "oi", "more than 24 hours"),
-        ({"last_inbound_at": None}, "oi", "more than 24 hours"),
+        ({}, "   ", "Digite uma resposta"),
+        ({}, "x" * 4097, "mais de 4096"),
+        ({"last_inbound_at": timezone.now() - timedelta(hours=25)}, "oi", "mais de 24 horas"),
+        ({"last_inbound_at": None}, "oi", "mais de 24 horas"),
     ],
     ids=["bot-handles", "closed", "empty", "too-long", "window-closed", "never-wrote"],
 )
@@ -185,7 +185,7 @@ def test_a_failed_staff_reply_is_reported(agent_client, taken_over, settings, fa
     settings.WHATSAPP_ACCESS_TOKEN, settings.WHATSAPP_PHONE_NUMBER_ID = "token", "123"
     settings.WHATSAPP_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens
     response = reply(agent_client, taken_over)
-    assert "Not sent" in response.content.decode()
+    assert "Não enviada" in response.content.decode()
     assert Message.objects.get(kind=Message.Kind.STAFF).delivery_status == "failed"
 
 
@@ -203,8 +203,8 @@ def test_the_reply_endpoint_only_takes_posts(agent_client, taken_over):
 
 def test_the_page_explains_how_to_reply_while_the_bot_answers(agent_client, history):
     html = page(agent_client, f"/admin/conversations/conversation/{history['new'].pk}/change/")
-    assert "The bot answers this conversation" in html
-    assert "Send on WhatsApp" not in html
+    assert "O assistente responde esta conversa" in html
+    assert "Enviar no WhatsApp" not in html
 
 
 def test_the_conversation_page_shows_tool_calls_tokens_and_who_asked_for_the_handoff(

@@ -83,10 +83,17 @@ def test_the_customer_page_shows_the_whole_history_in_time_order(viewer_client, 
     positions = [html.index(text) for text in texts]
     assert positions == sorted(positions)
     table = html[html.index("customer-history") :]
-    for shown in ("Inbound", "Outbound", "Answered", "Read", "Delivered", "Assistant reply"):
+    for shown in (
+        "Do cliente",
+        "Para o cliente",
+        "Respondida",
+        "Lida",
+        "Entregue",
+        "Resposta do assistente",
+    ):
         assert shown in table
-    assert f"answered by turn #{history['turn'].pk}" in table
-    assert f"sent by turn #{history['turn'].pk}" in table
+    assert f"respondida pelo turno #{history['turn'].pk}" in table
+    assert f"enviada pelo turno #{history['turn'].pk}" in table
     assert f"/admin/conversations/conversation/{history['old'].pk}/change/" in table
     assert PHONE in html  # staff reply to this number: shown on the customer's own page
 

@@ -10,7 +10,18 @@ from conversations.runtime import get_or_create_settings_row, get_runtime, reset
 
 pytestmark = pytest.mark.django_db
 
-FIELDSETS = ("CRM cache", "Conversation lock", "Turns", "Assistant", "Tools and handoff", "Texts")
+FIELDSETS = (
+    "Cache do CRM",
+    "Trava da conversa",
+    "Turnos",
+    "Assistente",
+    "Áudios e fotos",
+    "Ferramentas e transferência",
+    "Textos",
+    "Painel",
+    "Retenção (LGPD)",
+    "Atendimento",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +69,7 @@ def test_it_renders_the_page_with_fieldsets_and_help(admin_client, row, settings
     page = response.content.decode()
     for title in FIELDSETS:
         assert f">{title}<" in page
-    assert "renews it every third of this time" in page  # a help text in plain language
+    assert "renova a cada terço deste tempo" in page  # a help text in plain language
     assert "gpt-env-model" in page  # what a blank model means today
     assert "Aviso importante" in page  # the default texts are there to edit
 
@@ -157,10 +168,11 @@ def test_it_saves_a_good_change_and_logs_who_changed_which_fields(admin_client, 
     assert entry.user == admin_user
     assert entry.action_flag == CHANGE
     assert entry.object_id == str(row.pk)
-    change = entry.get_change_message().lower()  # "Changed <field>, <field> and <field>."
-    assert "conversation lock ttl (s)" in change
-    assert "supersede unsent replies" in change
-    assert "fallback reply" in change
+    # Django stores the changed fields' labels untranslated (JSON), whatever the admin's language.
+    change = entry.change_message
+    assert "Conversation lock TTL (s)" in change
+    assert "Supersede unsent replies" in change
+    assert "Fallback reply" in change
     assert "backoff" not in change  # only what changed
     assert "instructions" not in change
     assert get_runtime().lock_ttl_seconds == 90  # the saving process sees it at once

@@ -36,6 +36,7 @@ ALL_VARIABLES = [
     "LOG_FORMAT",
     "METRICS_TOKEN",
     "DJANGO_TIME_ZONE",
+    "DJANGO_LANGUAGE_CODE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
 ]
 
@@ -149,3 +150,13 @@ def test_it_logs_json_with_log_format_json(monkeypatch):
 def test_it_reads_the_metrics_token(monkeypatch):
     assert load_settings(monkeypatch)["METRICS_TOKEN"] == ""
     assert load_settings(monkeypatch, METRICS_TOKEN="t0k")["METRICS_TOKEN"] == "t0k"
+
+
+def test_it_speaks_brazilian_portuguese_by_default_and_english_on_request(monkeypatch):
+    assert load_settings(monkeypatch)["LANGUAGE_CODE"] == "pt-br"
+    assert load_settings(monkeypatch, DJANGO_LANGUAGE_CODE="en")["LANGUAGE_CODE"] == "en"
+
+
+def test_it_refuses_a_language_it_has_no_translation_for(monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_LANGUAGE_CODE"):
+        load_settings(monkeypatch, DJANGO_LANGUAGE_CODE="klingon")

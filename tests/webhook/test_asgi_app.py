@@ -134,6 +134,31 @@ async def test_it_answers_before_it_wakes_the_worker(monkeypatch):
     assert seen == ["http.response.start", "http.response.body", "wake"]
 
 
+async def test_it_tells_the_staff_desk_after_answering(monkeypatch):
+    seen = []
+
+    async def wake(conversation_id):
+        seen.append("wake")
+        return True
+
+    async def tell_staff(payload):
+        seen.append((payload["event"], payload["data"]["direction"]))
+
+    async def receive():
+        return {"type": "http.request", "body": body}
+
+    async def send(message):
+        seen.append(message["type"])
+
+    monkeypatch.setattr(events, "asend_wake", wake)
+    monkeypatch.setattr(events, "asend_to_staff", tell_staff)
+    body = wa.encode(wa.notification([wa.text_message(SENDER, "oi")]))
+    headers = [(b"host", b"bot.example.com"), *header_list(wa.signed_headers(SECRET, body))]
+    scope = {"type": "http", "method": "POST", "path": URL, "query_string": b"", "headers": headers}
+    await WhatsAppWebhookApp()(scope, receive, send)
+    assert seen == ["http.response.start", "http.response.body", "wake", ("message", "in")]
+
+
 async def test_it_skips_the_browser_middleware():
     _body, response = await post_message()
     assert response["status"] == 200

@@ -163,8 +163,31 @@ def test_it_wakes_the_conversation_after_commit(django_capture_on_commit_callbac
     ):
         message = store_inbound(item())
         send_wake.assert_not_called()  # not before the commit
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the wake, and the staff desk's "message" event
     send_wake.assert_called_once_with(message.conversation_id)
+
+
+def test_it_tells_the_staff_desk_about_a_stored_message_and_a_delivery_status(
+    django_capture_on_commit_callbacks,
+):
+    with (
+        mock.patch("conversations.events.send_to_staff") as send_to_staff,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        message = store_inbound(item(), wake=False)
+        reply = Message.objects.create(
+            conversation_id=message.conversation_id,
+            direction=Message.Direction.OUTBOUND,
+            provider_id="wamid.out-1",
+            delivery_status=Message.Delivery.SENT,
+        )
+        apply_status(StatusUpdate(wamid="wamid.out-1", status="read", errors=[]))
+        apply_status(StatusUpdate(wamid="wamid.unknown", status="read", errors=[]))
+    events = [call.args[0] for call in send_to_staff.call_args_list]
+    assert [(e["event"], e["data"]) for e in events] == [
+        ("message", {"message_id": message.pk, "direction": "in"}),
+        ("delivery", {"message_id": reply.pk, "status": "read"}),
+    ]
 
 
 def test_it_does_not_wake_for_a_duplicate(django_capture_on_commit_callbacks):

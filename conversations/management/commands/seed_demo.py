@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from stdnum.br import cnpj, cpf
 
+from conversations.models import CannedReply
+from conversations.roles import setup_roles
 from conversations.runtime import get_or_create_settings_row
 from crm_gateway.demo import DEMO_CUSTOMERS, DEMO_RECORDS
 
@@ -31,12 +33,20 @@ class Command(BaseCommand):
                 "with a printed password, which has no place on a production database."
             )
         get_or_create_settings_row()
+        setup_roles()
+        CannedReply.objects.get_or_create(
+            shortcut="boleto",
+            defaults={"text": "Oi {nome}! A 2ª via do boleto está no app ou no nosso site."},
+        )
         password = self._reset_demo_user()
 
         out = self.stdout
         out.write(self.style.SUCCESS("Demo ready."))
         out.write(
             f"  Admin:     /{settings.ADMIN_URL}  user {DEMO_USERNAME!r}  password {password}"
+        )
+        out.write(
+            f"  Desk:      /{settings.ADMIN_URL}inbox/  (groups Atendimento and Supervisão exist)"
         )
         if settings.DEBUG:
             out.write("  Simulator: /simulator/  (play a WhatsApp customer)")
