@@ -95,15 +95,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='customer',
-            options={'permissions': [('view_full_document', 'Can see full CPF/CNPJ')], 'verbose_name': 'customer', 'verbose_name_plural': 'customers'},
+            options={'permissions': [('view_full_document', 'Can see full CPF/CNPJ'), ('export_customer_data', "Can export a customer's data (LGPD)"), ('erase_customer_data', "Can erase a customer's data (LGPD)")], 'verbose_name': 'customer', 'verbose_name_plural': 'customers'},
         ),
         migrations.AlterModelOptions(
             name='message',
-            options={'ordering': ['created_at', 'id'], 'verbose_name': 'message', 'verbose_name_plural': 'messages'},
+            options={'ordering': ['created_at', 'id'], 'permissions': [('view_media', "Can see customers' media")], 'verbose_name': 'message', 'verbose_name_plural': 'messages'},
         ),
         migrations.AlterModelOptions(
             name='turn',
-            options={'verbose_name': 'turn', 'verbose_name_plural': 'turns'},
+            options={'permissions': [('view_dashboard', 'Can view the dashboard')], 'verbose_name': 'turn', 'verbose_name_plural': 'turns'},
         ),
         migrations.AddField(
             model_name='runtimesettings',

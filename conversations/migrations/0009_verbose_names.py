@@ -11,18 +11,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterModelOptions(
-            name='customer',
-            options={'permissions': [('view_full_document', 'Can see full CPF/CNPJ'), ('export_customer_data', "Can export a customer's data (LGPD)"), ('erase_customer_data', "Can erase a customer's data (LGPD)")], 'verbose_name': 'customer', 'verbose_name_plural': 'customers'},
-        ),
-        migrations.AlterModelOptions(
-            name='message',
-            options={'ordering': ['created_at', 'id'], 'permissions': [('view_media', "Can see customers' media")], 'verbose_name': 'message', 'verbose_name_plural': 'messages'},
-        ),
-        migrations.AlterModelOptions(
-            name='turn',
-            options={'permissions': [('view_dashboard', 'Can view the dashboard')], 'verbose_name': 'turn', 'verbose_name_plural': 'turns'},
-        ),
         migrations.AlterField(
             model_name='runtimesettings',
             name='assistant_instructions',
