@@ -305,7 +305,8 @@ class TurnRun:
             if not error:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
                 if isinstance(exc, SendError) and exc.outside_window:
-                    detail = OUTSIDE_WINDOW_REASON  # hand_over has handed it to a person
+                    # hand_over has handed it to a person; record it as the window's handoff
+                    detail, source = OUTSIDE_WINDOW_REASON, Conversation.HandoffSource.WINDOW
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
         handoff_reason = detail if failed else self.handoff_reason

@@ -226,4 +226,4 @@ def test_the_conversation_page_shows_tool_calls_tokens_and_who_asked_for_the_han
     html = page(admin_client, f"/admin/conversations/conversation/{conversation.pk}/change/")
     assert "get_connection_status ok (120 ms); open_ticket error (45 ms)" in html
     assert "2400 / 1024 / 80" in html
-    assert "The assistant (transfer_to_human)" in html
+    assert "O assistente (transfer_to_human)" in html

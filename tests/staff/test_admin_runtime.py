@@ -137,11 +137,11 @@ def test_it_keeps_the_page_from_non_staff(client, row):
             {"fallback_reply": "x" * 5000},
             "At most 4096 characters, please: WhatsApp refuses longer messages.",
         ),
-        ({"llm_prices": "gpt-5-mini 0.25 0.025"}, "Line 1: write the model name and three"),
-        ({"llm_prices": "gpt-5 1 1 1\ngpt-5-mini a b c"}, "Line 2: write the model name"),
-        ({"llm_prices": "gpt-5-mini -1 0 2"}, "Line 1: write the model name"),
-        ({"llm_prices": "gpt-5-mini 1 2 3 4"}, "Line 1: write the model name"),
-        ({"llm_prices": "gpt-5-mini 1 nan 3"}, "Line 1: write the model name"),
+        ({"llm_prices": "gpt-5-mini 0.25 0.025"}, "Linha 1: escreva o nome do modelo e três"),
+        ({"llm_prices": "gpt-5 1 1 1\ngpt-5-mini a b c"}, "Linha 2: escreva o nome do modelo"),
+        ({"llm_prices": "gpt-5-mini -1 0 2"}, "Linha 1: escreva o nome do modelo"),
+        ({"llm_prices": "gpt-5-mini 1 2 3 4"}, "Linha 1: escreva o nome do modelo"),
+        ({"llm_prices": "gpt-5-mini 1 nan 3"}, "Linha 1: escreva o nome do modelo"),
     ],
 )
 def test_it_rejects_a_bad_value_with_a_clear_message_and_saves_nothing(
@@ -229,8 +229,8 @@ def test_it_refuses_bad_business_hours_and_an_unknown_placeholder(admin_client, 
     )
     assert response.status_code == 200  # the form again, with the errors
     page = response.content.decode()
-    assert "The opening time must be before the closing time." in page
-    assert "only {when} is available" in page
+    assert "O horário de abertura deve ser antes do de fechamento." in page
+    assert "só {when} está disponível" in page
     assert saved_values(row)["hours_monday"] == defaults.BUSINESS_HOURS["monday"]
 
 

@@ -20,7 +20,7 @@ def _fresh_runtime():
 
 def test_it_shows_the_block_with_the_defaults(admin_client, row):
     page = admin_client.get(change_url(row)).content.decode()
-    assert ">Voice notes and photos<" in page
+    assert ">Áudios e fotos<" in page
     assert defaults.TRANSCRIPTION_MODEL in page
     snapshot = get_runtime()
     assert (snapshot.media_audio_max_mb, snapshot.media_image_max_mb) == (16, 5)
@@ -59,7 +59,7 @@ def test_a_blank_transcription_model_means_the_default(admin_client, row):
         ("media_image_max_mb", 6, "Must be at most 5 MB"),
         ("media_timeout_seconds", 121, "Must be at most 120 s"),
         ("media_timeout_seconds", -1, "Must be at least 1 s"),
-        ("transcription_model", "gpt 4o", "A model name has no spaces"),
+        ("transcription_model", "gpt 4o", "Um nome de modelo não tem espaços"),
         ("image_detail", "ultra", "escolha válida"),  # Django's own message, in pt-BR
     ],
 )

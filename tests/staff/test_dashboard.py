@@ -27,7 +27,7 @@ def test_it_refuses_staff_without_the_permission(client):
 
 
 def test_it_opens_for_a_group_given_the_permission(client):
-    supervision = Group.objects.create(name="Supervisão")
+    supervision = Group.objects.create(name="Painel só")
     supervision.permissions.add(Permission.objects.get(codename="view_dashboard"))
     user = staff("supervisor")
     user.groups.add(supervision)
