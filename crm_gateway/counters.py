@@ -1,10 +1,10 @@
 """The CRM cache's counters (hits, misses, fills, stale serves, errors), summed in process and
 added to Redis about once a second, so a hit costs one Redis round trip; also per hour, for the
-dashboard (lookup.hit_rate_between)."""
+dashboard (hit_rate_between)."""
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 
@@ -59,3 +59,24 @@ class _Counters:
 
 
 counters = _Counters()
+
+
+def hit_rate_between(since: datetime, until: datetime) -> tuple[int, int]:
+    """(hits, lookups) counted in the hours from since's to until's (UTC hours)."""
+    counters.flush()
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    names = []
+    while hour <= until:
+        names += [keys.hourly_counter_key(n, hour) for n in ("hits", "misses")]
+        hour += timedelta(hours=1)
+    stored = cache.get_many(names)
+    hits = sum(int(v or 0) for k, v in stored.items() if ":hits:" in k)
+    misses = sum(int(v or 0) for k, v in stored.items() if ":misses:" in k)
+    return hits, hits + misses
+
+
+def stats() -> dict:
+    counts = counters.read()
+    lookups = counts["hits"] + counts["misses"]
+    counts["hit_rate"] = counts["hits"] / lookups if lookups else 0.0
+    return counts

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
 from redis.exceptions import LockError
@@ -27,7 +26,11 @@ from conversations.masking import mask_document
 from crm_gateway import keys, redis_health
 from crm_gateway.adapters import get_crm_client
 from crm_gateway.client import CrmClient, CrmError, CrmNotSupported
-from crm_gateway.counters import counters
+from crm_gateway.counters import (  # noqa: F401 (hit_rate_between, stats: the cache's figures)
+    counters,
+    hit_rate_between,
+    stats,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -302,24 +305,3 @@ def refresh(document: str, *, client: CrmClient | None = None) -> LookupResult:
 def clear() -> int:
     """Remove every cached CRM answer (not the counters or the breaker state)."""
     return cache.delete_pattern(keys.DATA_PATTERN) or 0
-
-
-def hit_rate_between(since: datetime, until: datetime) -> tuple[int, int]:
-    """(hits, lookups) counted in the hours from since's to until's (UTC hours)."""
-    counters.flush()
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    names = []
-    while hour <= until:
-        names += [keys.hourly_counter_key(n, hour) for n in ("hits", "misses")]
-        hour += timedelta(hours=1)
-    stored = cache.get_many(names)
-    hits = sum(int(v or 0) for k, v in stored.items() if ":hits:" in k)
-    misses = sum(int(v or 0) for k, v in stored.items() if ":misses:" in k)
-    return hits, hits + misses
-
-
-def stats() -> dict:
-    counts = counters.read()
-    lookups = counts["hits"] + counts["misses"]
-    counts["hit_rate"] = counts["hits"] / lookups if lookups else 0.0
-    return counts

@@ -20,16 +20,15 @@ from conversations.engine.debounce import wait_for_quiet
 from conversations.engine.locks import LockUnavailable
 from conversations.engine.media_step import TurnMedia, prepare_media
 from conversations.engine.transcript import transcript, with_batch_media
-from conversations.events import anotify_staff
+from conversations.engine.typing_indicator import Typing
 from conversations.models import Conversation, Message, Turn
-from conversations.threads import in_io_thread, in_thread, slow_io_executor
+from conversations.threads import in_io_thread, in_thread
 from conversations.whatsapp.sender import (
     SendError,
     announce_sent,
     hand_over,
     queue_text,
     send_text,
-    send_typing_indicator,
     sent_statements,
 )
 from conversations.whatsapp.window import (
@@ -41,24 +40,13 @@ from crm_gateway.context import CustomerContext, build_customer_context, claim_n
 
 logger = logging.getLogger(__name__)
 
-# WhatsApp drops the typing indicator after ~25 s; refresh it before that while a turn runs.
-TYPING_REFRESH_S = 20.0
 Outcome = Turn.Outcome
 SUPERSEDE = "supersede"  # _deliver's answer when new messages should be taken in first
-# The desk's typing events in flight: a reference keeps each task alive until it is done.
-_background: set = set()
 
 
 def ms_since(since: float) -> int:
     """Milliseconds since a time.monotonic() reading."""
     return max(0, round((time.monotonic() - since) * 1000))
-
-
-def _show_typing(message: Message) -> None:
-    try:
-        send_typing_indicator(message)
-    except Exception as exc:  # best effort, never fails the turn
-        logger.info("typing indicator failed: %s", type(exc).__name__)
 
 
 class TurnRun:
@@ -82,26 +70,13 @@ class TurnRun:
         self.tool_calls: list[dict] = []
         self.tokens = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
         self.handoff_reason = ""  # transfer_to_human was called: hand over instead of replying
-        self._typing: asyncio.TimerHandle | None = None
+        self.typing = Typing(self.conversation.pk, lambda: self.batch[-1])
 
     def start_typing(self) -> None:
-        """Show the typing indicator on the newest message now and every TYPING_REFRESH_S until
-        stop_typing(). Best effort and nothing waits for it: a plain job on the slow-I/O pool
-        (it touches no database) and a timer, not a task and a thread hop per turn."""
-        slow_io_executor().submit(_show_typing, self.batch[-1])
-        if self._typing is None:  # the desk shows "typing…" once per turn, not per refresh
-            self._staff_typing("on")
-        self._typing = asyncio.get_running_loop().call_later(TYPING_REFRESH_S, self.start_typing)
+        self.typing.start()
 
     def stop_typing(self) -> None:
-        if self._typing is not None:
-            self._typing.cancel()
-            self._staff_typing("off")
-
-    def _staff_typing(self, state: str) -> None:
-        task = asyncio.ensure_future(anotify_staff("typing", self.conversation.pk, state=state))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        self.typing.stop()
 
     async def answer(self) -> tuple[str, "peeks.Peek | None"]:
         if not within_reply_window(self._last_customer_message_at()):

@@ -6,7 +6,7 @@ Scaled time, the real database, lock and console sender, as in test_engine.py.
 
 import pytest
 
-from conversations.engine import turn_loop, turn_run
+from conversations.engine import turn_loop, turn_run, typing_indicator
 from conversations.models import Conversation, Message, Turn
 from conversations.runtime import get_runtime
 from conversations.threads import in_thread
@@ -106,8 +106,8 @@ async def test_it_shows_the_typing_indicator_on_the_newest_message_and_refreshes
         shown.append(message.pk)
         return True
 
-    monkeypatch.setattr(turn_run, "send_typing_indicator", typing)
-    monkeypatch.setattr(turn_run, "TYPING_REFRESH_S", 0.05)
+    monkeypatch.setattr(typing_indicator, "send_typing_indicator", typing)
+    monkeypatch.setattr(typing_indicator, "TYPING_REFRESH_S", 0.05)
     assistant.delay_s = 0.3
     c = await conversation()
     await astore(c.pk, "um")
@@ -121,7 +121,7 @@ async def test_it_answers_when_the_typing_indicator_fails(scaled, assistant, crm
     def broken(message):
         raise RuntimeError("Cloud API down")
 
-    monkeypatch.setattr(turn_run, "send_typing_indicator", broken)
+    monkeypatch.setattr(typing_indicator, "send_typing_indicator", broken)
     c = await conversation()
     await astore(c.pk, "oi")
     await turn_loop.run_turns(c.pk)
@@ -186,7 +186,7 @@ async def test_it_tells_the_staff_desk_when_the_assistant_starts_and_stops_typin
     async def record(event, conversation_id, **data):
         told.append((event, conversation_id, data))
 
-    monkeypatch.setattr(turn_run, "anotify_staff", record)
+    monkeypatch.setattr(typing_indicator, "anotify_staff", record)
     c = await conversation()
     await astore(c.pk, "oi")
     await turn_loop.run_turns(c.pk)

@@ -14,7 +14,8 @@ from conversations import events
 from conversations.engine import claims
 from conversations.models import Conversation, Customer, Message
 from conversations.webhook import ingest
-from conversations.webhook.ingest import apply_status, ingest_notification, store_inbound
+from conversations.webhook.ingest import ingest_notification, store_inbound
+from conversations.webhook.statuses import apply_status
 from conversations.whatsapp.payloads import InboundMessage, StatusUpdate, parse_notification
 from tests.fakes import whatsapp_payloads as wa
 from tests.fakes.postgres import backend_pid, pid_of, waits_on_a_lock

@@ -1,0 +1,27 @@
+"""PrivacyAudit: the trail of the LGPD operations (conversations.privacy). A model of the
+conversations app (conversations.models re-exports it)."""
+
+from django.db import models
+
+
+class PrivacyAudit(models.Model):
+    """One LGPD operation (export, erase, retention pass): who, when, how many rows and files.
+    Never personal data: the customer is named by id only, the counts are numbers."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export", "Export"
+        ERASE = "erase", "Erase"
+        PURGE = "purge", "Retention pass"
+
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # The staff member's user name, or the command ("manage.py erase_customer").
+    actor = models.CharField(max_length=150)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
