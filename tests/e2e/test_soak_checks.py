@@ -293,3 +293,18 @@ def test_it_fails_a_batch_marked_answered_whose_reply_was_never_sent():
     report = soak_checks.check(_result(cloud_texts=[]))
 
     assert _failed(report) == ["every answered batch got its reply"]
+
+
+@pytest.mark.django_db
+def test_it_allows_a_second_crm_call_when_a_worker_died_during_the_first():
+    _answered_conversation()
+    now = time.time()
+    calls = [
+        CrmCall(now - 50, "52998224725", "ok", now - 49),
+        CrmCall(now - 40, "52998224725", "ok", now - 39),
+    ]
+    kill = Fault("kill -9 worker-1", now - 49.5)
+
+    report = soak_checks.check(_result(crm_calls=calls, faults=[kill]))
+
+    assert report.ok, report.text()

@@ -21,6 +21,8 @@ ENDED = {Message.State.ANSWERED, Message.State.FAILED, Message.State.SKIPPED}
 REPLY_KINDS = {Message.Kind.REPLY, Message.Kind.FALLBACK}
 # crm_gateway.redis_health goes without Redis (straight to the CRM) for 5 s after a failure.
 DIRECT_CRM_WINDOW_S = 5.0 + 2.0
+# A CRM answer reaches the cache moments after the fake sends it.
+IN_FLIGHT_MARGIN_S = 0.5
 
 
 @dataclass
@@ -215,13 +217,18 @@ def check_recovery(report: SoakReport, result, inbound, turns) -> None:
 
 def check_crm(report: SoakReport, result) -> None:
     """Answered CRM calls per document within the cache TTL, apart from the seconds the gateway
-    goes without Redis (straight to the CRM) after a Redis restart."""
+    goes without Redis (straight to the CRM) after a Redis restart, and from calls in flight
+    when a worker was killed (the answer may have died with the worker, uncached)."""
     restarts = [f for f in result.faults if f.name.startswith("redis")]
     direct = [(f.at - 1, (f.ended or f.at) + DIRECT_CRM_WINDOW_S) for f in restarts]
+    kills = [f.at for f in result.faults if f.name.startswith("kill -9 worker")]
     calls = defaultdict(list)
-    direct_calls = 0
+    direct_calls = lost_calls = 0
     for call in result.crm_calls:
         if call.mode != "ok":
+            continue
+        if any(call.at <= kill <= call.answered + IN_FLIGHT_MARGIN_S for kill in kills):
+            lost_calls += 1  # maybe its worker died before caching the answer: asked again
             continue
         if any(start <= call.at <= end for start, end in direct):
             direct_calls += 1
@@ -236,7 +243,11 @@ def check_crm(report: SoakReport, result) -> None:
             if within > worst:
                 worst, worst_times = within, times[index : index + within]
     modes = Counter(call.mode for call in result.crm_calls)
-    report.figure("CRM calls", f"{dict(modes)}; {direct_calls} while Redis was away (direct)")
+    report.figure(
+        "CRM calls",
+        f"{dict(modes)}; {direct_calls} while Redis was away (direct), "
+        f"{lost_calls} in flight when a worker was killed",
+    )
     report.figure("documents looked up", len({document for document, _ in calls}))
     at = ", ".join(f"+{moment - result.started:.1f} s" for moment in worst_times)
     report.hold(

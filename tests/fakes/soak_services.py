@@ -28,6 +28,7 @@ class CrmCall:
     at: float  # time.time() when it arrived
     document: str
     mode: str  # "ok", "down" (503) or "slow" (answered after the client's timeout)
+    answered: float = 0.0  # when its answer was due (at + the latency it was given)
 
 
 class SoakCrm:
@@ -54,12 +55,13 @@ class SoakCrm:
             return Reply(401, {"error": "unauthorised"})
         with self._lock:
             mode = self.mode
-            self.calls.append(CrmCall(time.time(), parts[1], mode))
-            latency = self._rng.uniform(*self.latency_s)
+            latency = self.slow_s if mode == "slow" else self._rng.uniform(*self.latency_s)
+            now = time.time()
+            self.calls.append(CrmCall(now, parts[1], mode, now + latency))
         if mode == "down":
             return Reply(503, {"error": "maintenance"})
         # Interruptible, so stopping the soak never waits for a slow answer.
-        self._stopping.wait(self.slow_s if mode == "slow" else latency)
+        self._stopping.wait(latency)
         return Reply(200, [dict(POINT, status="ativo")])
 
     def __enter__(self) -> "SoakCrm":
