@@ -17,6 +17,7 @@ from conversations.staff.admin_customers import format_document
 from conversations.whatsapp.phone import normalise_wa_id
 from conversations.whatsapp.window import REPLY_WINDOW
 from crm_gateway.lookup import lookup_points
+from crm_gateway.models import Ticket
 from crm_gateway.outages import active_outages_for
 
 FULL_DOCUMENT = "conversations.view_full_document"
@@ -170,6 +171,9 @@ def pane(conversation: Conversation, user) -> dict:
         "document": show_document(customer, user),
         "crm": crm_panel(customer),
         "earlier": customer.conversations.exclude(pk=conversation.pk).order_by("-created_at")[:20],
+        "tickets": Ticket.objects.filter(conversation__customer=customer).order_by("-created_at")[
+            :20
+        ],
         "window_left": window_seconds_left(conversation),
         "canned": canned_replies(customer),
     }

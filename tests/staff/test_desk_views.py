@@ -124,6 +124,27 @@ def test_the_pane_shows_points_and_outages_from_the_crm(client, agent):
     assert points[0]["address"] in html
 
 
+def test_the_pane_lists_the_tickets_the_assistant_opened_for_the_customer(client, agent):
+    from crm_gateway.models import Ticket
+
+    conversation = waiting("5511933335555", 2)
+    earlier = Conversation.objects.create(
+        customer=conversation.customer, status=Conversation.Status.CLOSED
+    )
+    Ticket.objects.create(
+        protocol="2026-000777",
+        category=Ticket.Category.NO_CONNECTION,
+        point_id="PI-1001",
+        conversation=earlier,
+        idempotency_key="desk-ticket",
+    )
+    client.force_login(agent)
+    html = client.get(f"/admin/inbox/{conversation.pk}/pane/").content.decode()
+    assert "2026-000777" in html
+    assert "Sem conexão" in html  # the category, in Portuguese
+    assert "PI-1001" in html
+
+
 def test_the_pane_counts_down_the_24_hour_window(client, agent):
     conversation = waiting("5511911110001", 3)
     Conversation.objects.filter(pk=conversation.pk).update(
