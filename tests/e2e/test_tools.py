@@ -5,7 +5,6 @@ what the LLM receives (the real SDK against the fake Responses API)."""
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.test import Client
 
 from conversations import events
 from conversations.engine import turn_loop
@@ -14,7 +13,9 @@ from conversations.runtime import get_runtime
 from crm_gateway.models import Ticket
 from tests.fakes.engine import configure, short_lived_connections  # noqa: F401 (autouse)
 from tests.fakes.responses_api import FakeResponsesAPI, function_call
-from tests.fakes.whatsapp_payloads import encode, notification, signed_headers, text_message
+from tests.fakes.whatsapp_payloads import (
+    post_signed_text,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,20 +46,7 @@ def llm(settings):
 
 
 async def say(number: str, text: str) -> int:
-    def post() -> int:
-        body = encode(notification([text_message(number, text)]))
-        return (
-            Client()
-            .post(
-                "/webhooks/whatsapp/",
-                data=body,
-                content_type="application/json",
-                headers=signed_headers(SECRET, body),
-            )
-            .status_code
-        )
-
-    assert await sync_to_async(post)() == 200
+    assert await sync_to_async(post_signed_text)(number, text, SECRET) == 200
     conversation = await Conversation.objects.aget(customer__wa_id=number)
     await turn_loop.run_turns(conversation.pk)
     return conversation.pk

@@ -149,3 +149,18 @@ def encode(body: Any) -> bytes:
 def signed_headers(secret: bytes | str, body: bytes) -> dict[str, str]:
     """Headers for the test Client / requests: `headers=signed_headers(secret, body)`."""
     return {HEADER: sign_body(secret, body)}
+
+
+def post_signed_text(sender: str, text: str, secret: str) -> int:
+    """Deliver one signed text message to the webhook through Django's test client (the caller
+    sets WHATSAPP_APP_SECRET to `secret`); returns the answer's status."""
+    from django.test import Client
+
+    body = encode(notification([text_message(sender, text)]))
+    response = Client().post(
+        "/webhooks/whatsapp/",
+        data=body,
+        content_type="application/json",
+        headers=signed_headers(secret, body),
+    )
+    return response.status_code

@@ -14,7 +14,9 @@ from conversations import events, log_context
 from conversations.engine import turn_loop
 from conversations.models import Conversation
 from tests.fakes.engine import configure, short_lived_connections  # noqa: F401 (autouse)
-from tests.fakes.whatsapp_payloads import encode, notification, signed_headers, text_message
+from tests.fakes.whatsapp_payloads import (
+    post_signed_text,
+)
 
 SECRET = "logging-test-secret"
 PHONE = "5521987650077"
@@ -46,17 +48,7 @@ def everything_logged():
 
 
 def post(text: str) -> int:
-    body = encode(notification([text_message(PHONE, text)]))
-    return (
-        Client()
-        .post(
-            "/webhooks/whatsapp/",
-            data=body,
-            content_type="application/json",
-            headers=signed_headers(SECRET, body),
-        )
-        .status_code
-    )
+    return post_signed_text(PHONE, text, SECRET)
 
 
 @pytest.mark.django_db(transaction=True)

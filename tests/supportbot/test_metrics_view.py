@@ -16,7 +16,9 @@ from conversations.models import Conversation, Message, Turn
 from crm_gateway.breaker import crm_breaker
 from tests.fakes.engine import configure, new_conversation, short_lived_connections  # noqa: F401
 from tests.fakes.responses_api import FakeResponsesAPI
-from tests.fakes.whatsapp_payloads import encode, notification, signed_headers, text_message
+from tests.fakes.whatsapp_payloads import (
+    post_signed_text,
+)
 
 TOKEN = "metrics-test-token"
 SECRET = "metrics-test-secret"
@@ -82,17 +84,7 @@ def test_it_refuses_other_methods(client, token):
 
 
 def post_text(text: str) -> int:
-    body = encode(notification([text_message(CUSTOMER, text)]))
-    return (
-        Client()
-        .post(
-            "/webhooks/whatsapp/",
-            data=body,
-            content_type="application/json",
-            headers=signed_headers(SECRET, body),
-        )
-        .status_code
-    )
+    return post_signed_text(CUSTOMER, text, SECRET)
 
 
 @pytest.fixture
