@@ -14,9 +14,3 @@ def lock_key(conversation_id: int) -> str:
 # Operations (issue 14): the metrics every process adds to, and the workers' heartbeats.
 METRICS_KEY = f"{PREFIX}metrics"  # a hash: one field per sample, summed over all processes
 HEARTBEATS_KEY = f"{PREFIX}heartbeats"  # a sorted set: worker id -> last beat (Unix time)
-ROLLUP_PREFIX = f"{PREFIX}rollup:v1:"  # the dashboard's figures of one settled hour
-
-
-def rollup_key(hour) -> str:
-    """One hour's rollup (conversations.staff.rollups), by its start in UTC."""
-    return f"{ROLLUP_PREFIX}{hour:%Y%m%d%H}"

@@ -271,6 +271,7 @@ class Message(models.Model):
 
 from conversations.desk_models import CannedReply, StaffNote  # noqa: E402
 from conversations.privacy_models import PrivacyAudit  # noqa: E402
+from conversations.report_models import HourlyRollup  # noqa: E402
 
 # Defined in their own module, imported here so Django registers the model (and migrations find
 # validate_notice_template where 0001 names it).
@@ -285,6 +286,7 @@ __all__ = [
     "CannedReply",
     "Conversation",
     "Customer",
+    "HourlyRollup",
     "Message",
     "PrivacyAudit",
     "RuntimeSettings",

@@ -1,27 +1,25 @@
-"""The dashboard's figures per hour, computed once for every settled hour and kept in Redis.
+"""The dashboard's figures per hour, computed once for every settled hour and kept in the
+database (HourlyRollup), so a Redis restart or flush costs the dashboard nothing.
 
-A period of 30 days is 720 hours; reading 720 small rollups (one MGET) and computing only the
+A period of 30 days is 720 hours; reading 720 small rollups (one query) and computing only the
 hours not settled yet (the current one and the one before) is what keeps the dashboard under a
 second on a million messages, where aggregating the raw rows took several (BENCHMARKS.md).
 
 An hour is settled once it ended SETTLE_AFTER ago: its messages' creation times never change,
 and its turns have finished by then (a turn outlives neither its lock nor the sweeper). Each
 rollup holds counts, token sums and histograms of the turn times over BUCKETS_MS, from which the
-percentiles are read as a bucket's upper bound. Rollups expire after KEEP_FOR, so records removed
-later (retention) leave the figures within that time.
+percentiles are read as a bucket's upper bound. Rollups older than KEEP_FOR are deleted by the
+warming pass, so records removed later (retention) leave the figures within that time.
 """
 
-import contextlib
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from django.core.cache import cache
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncHour
 
-from conversations import keys
-from conversations.models import Message, Turn
+from conversations.models import HourlyRollup, Message, Turn
 
 SETTLE_AFTER = timedelta(minutes=10)
 KEEP_FOR = timedelta(days=35)
@@ -106,8 +104,8 @@ def compute(start: datetime, end: datetime) -> dict[datetime, dict]:
 
 
 def hourly(since: datetime, until: datetime) -> dict[datetime, dict]:
-    """The rollup of every hour from since's to until's: settled ones from Redis (computed and
-    stored when missing), the others computed now."""
+    """The rollup of every hour from since's to until's: settled ones from the database
+    (computed and stored when missing), the others computed now."""
     first, last = hour_of(since), hour_of(until)
     hours = []
     cursor = first
@@ -115,23 +113,16 @@ def hourly(since: datetime, until: datetime) -> dict[datetime, dict]:
         hours.append(cursor)
         cursor += HOUR
     settled = [hour for hour in hours if hour + HOUR + SETTLE_AFTER <= until]
-    try:
-        stored = cache.get_many([keys.rollup_key(hour) for hour in settled])
-    except Exception:  # Redis down: compute everything
-        stored = {}
-    result = {
-        hour: stored[keys.rollup_key(hour)] for hour in settled if keys.rollup_key(hour) in stored
-    }
+    result = dict(HourlyRollup.objects.filter(hour__in=settled).values_list("hour", "figures"))
     missing = [hour for hour in settled if hour not in result]
     if missing:
         computed = compute(missing[0], missing[-1] + HOUR)
         fresh = {hour: computed[hour] for hour in missing}
         result.update(fresh)
-        with contextlib.suppress(Exception):  # Redis down: computed again next time
-            cache.set_many(
-                {keys.rollup_key(h): r for h, r in fresh.items()},
-                timeout=int(KEEP_FOR.total_seconds()),
-            )
+        # Another process may store the same hours meanwhile: the figures are the same.
+        HourlyRollup.objects.bulk_create(
+            [HourlyRollup(hour=h, figures=r) for h, r in fresh.items()], ignore_conflicts=True
+        )
     unsettled = [hour for hour in hours if hour not in result]
     if unsettled:
         result.update(compute(unsettled[0], unsettled[-1] + HOUR))
@@ -166,4 +157,5 @@ def warm(now: datetime | None = None) -> int:
     from django.utils import timezone
 
     now = now or timezone.now()
+    HourlyRollup.objects.filter(hour__lt=now - KEEP_FOR).delete()
     return len(hourly(now - WARM_SPAN, now))

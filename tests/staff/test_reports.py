@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conversations import heartbeat
-from conversations.models import Conversation, Customer, Message, RuntimeSettings, Turn
+from conversations.models import (
+    Conversation,
+    Customer,
+    HourlyRollup,
+    Message,
+    RuntimeSettings,
+    Turn,
+)
 from conversations.runtime import reset_runtime_cache
 from conversations.staff import reports
 from crm_gateway import lookup
@@ -214,9 +221,22 @@ def test_the_hours_not_settled_yet_are_computed_every_time(day):
 
 
 def test_warming_stores_the_settled_hours_of_the_longest_period(day):
+    assert reports.rollups.warm(NOW) == 30 * 24 + 1
+    stored = HourlyRollup.objects.get(hour=reports.rollups.hour_of(at(2)))
+    assert stored.figures["in"] == 3
+
+
+def test_the_rollups_outlive_a_redis_flush(day):
     from django.core.cache import cache
 
-    from conversations import keys
+    reports.build_report("24h", now=NOW)
+    cache.clear()  # a Redis restart
+    Message.objects.all().delete()
+    assert reports.build_report("24h", now=NOW).messages_in == 3  # read back, not recounted
 
-    assert reports.rollups.warm(NOW) == 30 * 24 + 1
-    assert cache.get(keys.rollup_key(reports.rollups.hour_of(at(2))))["in"] == 3
+
+def test_warming_forgets_rollups_older_than_it_keeps(day):
+    old = reports.rollups.hour_of(NOW - reports.rollups.KEEP_FOR - timedelta(hours=2))
+    HourlyRollup.objects.create(hour=old, figures=reports.rollups.empty())
+    reports.rollups.warm(NOW)
+    assert not HourlyRollup.objects.filter(hour=old).exists()

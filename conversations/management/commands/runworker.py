@@ -81,13 +81,13 @@ async def keep_runtime_fresh() -> None:
 async def keep_rollups_warm() -> None:
     """Store the dashboard's hourly rollups as hours settle (conversations.staff.rollups), so
     the dashboard reads them instead of aggregating a month of messages on a supervisor's
-    click. Cheap once warm: one read of the month's keys."""
-    while True:
-        await asyncio.sleep(ROLLUP_WARM_SECONDS)
+    click. Cheap once warm: one query for the month's hours."""
+    while True:  # at start too: a first deploy's dashboard is warm once this pass ends
         try:
             await in_thread(rollups.warm)()
         except Exception as exc:  # the dashboard computes what is missing itself
             logger.warning("dashboard rollups not warmed (%s)", type(exc).__name__)
+        await asyncio.sleep(ROLLUP_WARM_SECONDS)
 
 
 class InboundChannelWorker(Worker):
