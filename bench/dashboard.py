@@ -66,26 +66,29 @@ FILL_SQL = [
     f"""INSERT INTO conversations_turn
         (conversation_id, started_at, finished_at, outcome, batch_size, supersede_count,
          lock_wait_ms, debounce_wait_ms, crm_ms, llm_ms, total_ms, detail, tool_calls,
-         input_tokens, cached_input_tokens, output_tokens, transcription_ms, first_reply_ms)
+         input_tokens, cached_input_tokens, output_tokens, transcription_ms, first_reply_ms,
+         transcription_usage)
         SELECT 1 + n % {CONVERSATIONS}, t, t + interval '3 seconds',
           (ARRAY['answered','answered','answered','answered','answered','answered','answered',
                  'fallback','human','lost_lock'])[1 + n % 10],
           1 + n % 3, 0, CASE WHEN n % 20 = 0 THEN n % 500 ELSE 0 END, 2000, 90,
           1500 + n % 4000, 2000 + n % 6000, '', '[]'::jsonb,
-          1500 + n % 1000, n % 800, 80 + n % 200, 0, 3000 + n % 9000
+          1500 + n % 1000, n % 800, 80 + n % 200, 0, 3000 + n % 9000, '{{}}'::jsonb
         FROM (SELECT n, now() - random() * interval '{DAYS} days' AS t
               FROM generate_series(1, {TURNS}) n) s""",
     f"""INSERT INTO conversations_message
         (conversation_id, direction, provider_id, type, text, transcript, media_file, raw,
          state, failure_reason, turn_id, kind, delivery_status, delivery_errors, sent_at,
-         created_at, updated_at)
+         created_at, updated_at, media_id, media_mime_type, media_sha256, media_status,
+         media_attempts, media_error)
         SELECT 1 + n % {CONVERSATIONS},
           CASE WHEN n % 2 = 0 THEN 'in' ELSE 'out' END, 'wamid.bench-' || n, 'text',
           'mensagem de teste número ' || n, '', '', '{{}}'::jsonb,
           CASE WHEN n % 2 = 1 THEN '' WHEN n % 50000 = 0 THEN 'pending' ELSE 'answered' END,
           '', 1 + n % {TURNS},
           CASE WHEN n % 2 = 0 THEN '' WHEN n % 40 = 1 THEN 'fallback' ELSE 'reply' END,
-          CASE WHEN n % 2 = 1 THEN 'delivered' ELSE '' END, '[]'::jsonb, t, t, t
+          CASE WHEN n % 2 = 1 THEN 'delivered' ELSE '' END, '[]'::jsonb, t, t, t,
+          '', '', '', '', 0, ''
         FROM (SELECT n, now() - random() * interval '{DAYS} days' AS t
               FROM generate_series(1, {MESSAGES}) n) s""",
     "ANALYZE",
