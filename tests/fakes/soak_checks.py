@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 from conversations.models import Message, Turn
+from tests.fakes.soak_checks_kinds import check_handoffs, check_voice_notes
 
 # Texts that would mean a customer saw the platform's concurrency: the seed's apology and kin.
 CONCURRENCY_TEXTS = ("desculpe, estou processando", "mensagem anterior", "aguarde um momento")
@@ -288,4 +289,6 @@ def check(result) -> SoakReport:
     check_latency(report, inbound, outbound, turns)
     check_recovery(report, result, inbound, turns)
     check_crm(report, result)
+    check_handoffs(report, inbound, outbound)
+    check_voice_notes(report, result, inbound)
     return report
