@@ -40,14 +40,15 @@ def _admin_connection(database_url: str):
 
 
 def _arguments(argv=None) -> argparse.Namespace:
-    from tests.fakes.soak_traffic import FAULTS
+    from tests.fakes.soak_traffic import DEFAULT_MIX, FAULTS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=300, help="sending window, seconds")
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of {FAULTS}")
-    parser.add_argument("--mix", default="text:1", help="message kinds and weights, e.g. text:1")
+    mix = ",".join(f"{kind}:{weight:g}" for kind, weight in DEFAULT_MIX.items())
+    parser.add_argument("--mix", default=mix, help=f"message kinds and weights (default {mix})")
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/soak"),

@@ -1,6 +1,6 @@
 """The soak in 60 seconds (bench/soak.py runs it for 5 minutes): 2 daphne and 3 runworker
-processes on this run's PostgreSQL database and a redis-server of the test's own, 40 customers,
-workers killed with kill -9 every 15 s, one Redis restart, a CRM outage, a web process killed,
+processes on this run's PostgreSQL database and a redis-server of the test's own, 40 customers
+(some asking for a person, some sending voice notes: the default mix), workers killed with kill -9 every 15 s, one Redis restart, a CRM outage, a web process killed,
 LLM 500s; then every invariant of tests/fakes/soak_checks.py must hold."""
 
 import shutil
@@ -9,6 +9,7 @@ import sys
 import pytest
 from django.db import connection
 
+from conversations.models import Conversation, Message
 from tests.conftest import IN_CI
 from tests.fakes import soak_checks
 from tests.fakes.processes import database_url_named
@@ -51,5 +52,8 @@ def test_it_keeps_every_promise_while_workers_die_and_redis_restarts(
     assert sum(name.startswith("redis restart") for name in names) == 1, names
     assert "kill -9 web-1" in names
     assert len(result.cloud_texts) >= PLAN.customers, report.text()
+    tool_handoffs = Conversation.objects.filter(handoff_source=Conversation.HandoffSource.TOOL)
+    assert tool_handoffs.exists(), report.text()
+    assert Message.objects.filter(type="audio").exclude(transcript="").exists(), report.text()
     assert report.ok, report.text() + "\nprocess logs:\n" + "\n".join(result.logs.values())
     result.clean_logs()

@@ -184,7 +184,7 @@ def test_it_allows_a_second_crm_call_after_a_redis_restart_emptied_the_cache():
 @pytest.mark.parametrize(
     "spec, error",
     [
-        ("voice:1", "unknown message kind 'voice'"),
+        ("fax:1", "unknown message kind 'fax'"),
         ("text:lots", "weight of 'text' is not a number"),
         ("text:-1", "weight of 'text' is negative"),
         ("text:0", "at least one kind with a positive weight"),
@@ -234,7 +234,7 @@ def _bench_soak():
 
 @pytest.mark.parametrize(
     "flags",
-    [["--mix", "voice:1"], ["--faults", "power_cut"], ["--duration", "5"], ["--customers", "0"]],
+    [["--mix", "fax:1"], ["--faults", "power_cut"], ["--duration", "5"], ["--customers", "0"]],
 )
 def test_it_refuses_bad_flags_before_making_a_database(flags, monkeypatch, capsys):
     soak = _bench_soak()

@@ -14,11 +14,15 @@ from datetime import UTC, datetime
 from itertools import pairwise
 
 from conversations.models import Message, Turn
+from tests.fakes.soak_checks_kinds import check_handoffs, check_voice_notes
 
 # Texts that would mean a customer saw the platform's concurrency: the seed's apology and kin.
 CONCURRENCY_TEXTS = ("desculpe, estou processando", "mensagem anterior", "aguarde um momento")
 ENDED = {Message.State.ANSWERED, Message.State.FAILED, Message.State.SKIPPED}
 REPLY_KINDS = {Message.Kind.REPLY, Message.Kind.FALLBACK}
+# A batch's one answer: a reply, or the handoff message of a turn that called transfer_to_human
+# (its batch ends answered, the customer told a person will answer).
+BATCH_ANSWERS = REPLY_KINDS | {Message.Kind.HANDOFF}
 # crm_gateway.redis_health goes without Redis (straight to the CRM) for 5 s after a failure.
 DIRECT_CRM_WINDOW_S = 5.0 + 2.0
 # A CRM answer reaches the cache moments after the fake sends it.
@@ -95,7 +99,7 @@ def check_messages(report: SoakReport, result, inbound, turns) -> None:
 
 
 def check_replies(report: SoakReport, result, inbound, outbound, turns) -> None:
-    replies = [message for message in outbound if message.kind in REPLY_KINDS]
+    replies = [message for message in outbound if message.kind in BATCH_ANSWERS]
     sent = [message for message in replies if message.provider_id]
     per_turn = Counter(message.turn_id for message in sent)
     recorded_twice = sum(count - 1 for count in per_turn.values() if count > 1)
@@ -114,7 +118,8 @@ def check_replies(report: SoakReport, result, inbound, outbound, turns) -> None:
     report.figure("texts accepted by the Cloud API", len(result.cloud_texts))
     report.figure(
         "replies sent",
-        f"{len(sent)} ({sum(m.kind == Message.Kind.FALLBACK for m in sent)} fallback)",
+        f"{len(sent)} ({sum(m.kind == Message.Kind.FALLBACK for m in sent)} fallback, "
+        f"{sum(m.kind == Message.Kind.HANDOFF for m in sent)} handoff messages)",
     )
     report.figure("duplicates from the documented crash window", crash_window)
     report.hold(
@@ -288,4 +293,6 @@ def check(result) -> SoakReport:
     check_latency(report, inbound, outbound, turns)
     check_recovery(report, result, inbound, turns)
     check_crm(report, result)
+    check_handoffs(report, inbound, outbound)
+    check_voice_notes(report, result, inbound)
     return report

@@ -11,6 +11,7 @@ read the rows). Every loop here is bounded in count and time.
 
 import random
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conversations.models import Message, RuntimeSettings, Turn
-from tests.fakes.cloud_api import FakeCloudAPI
 from tests.fakes.processes import ManagedProcess, ProcessSet, process_env, tune_runtime
+from tests.fakes.soak_media import SoakCloud
 from tests.fakes.soak_services import OwnRedis, SoakCrm, SoakLLM
-from tests.fakes.soak_traffic import FAULTS, DeliveryLog, Sender, parse_faults, plan_deliveries
+from tests.fakes.soak_traffic import (
+    DEFAULT_MIX,
+    FAULTS,
+    DeliveryLog,
+    Sender,
+    parse_faults,
+    plan_deliveries,
+)
 
 
 @dataclass
@@ -36,7 +44,7 @@ class SoakPlan:
     llm_error_rate: float = 0.05
     llm_throttle_s: float = 5.0
     return_after_s: tuple[float, float] = (60.0, 150.0)
-    mix: dict[str, float] = field(default_factory=lambda: {"text": 1.0})
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     lock_ttl_s: int = 10
     drain_timeout_s: float = 180.0
     workers: int = 3
@@ -71,6 +79,8 @@ class SoakResult:
     down_at_end: list[str]  # workers and web processes not running once the faults stopped
     tracebacks: dict[str, int]  # process name -> "Traceback" lines in its log
     logs: dict[str, str]  # "name (pid N)" -> log file path
+    media_requests: list = field(default_factory=list)  # soak_media.MediaRequest, in order
+    llm_inputs: list[str] = field(default_factory=list)  # each LLM call's input, as JSON text
 
     def clean_logs(self) -> None:
         for path in self.logs.values():
@@ -230,7 +240,8 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
     say(f"soak: {plan.customers} customers, {len(deliveries)} deliveries in {plan.duration_s:g} s")
     with (
         OwnRedis() as redis_server,
-        FakeCloudAPI() as cloud,
+        SoakCloud() as cloud,
+        tempfile.TemporaryDirectory(prefix="soak-media-") as media_root,
         SoakCrm(seed=plan.seed) as crm,
         SoakLLM(error_rate=plan.llm_error_rate, seed=plan.seed) as llm,
         ThreadPoolExecutor(1, thread_name_prefix="soak-spawner") as spawner,
@@ -243,6 +254,7 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
             # PostgreSQL allows 100 connections for everyone on this machine.
             DATABASE_POOL_SIZE="6",
             WORKER_THREADS="12",
+            MEDIA_ROOT=media_root,  # the voice notes the workers download
             **cloud.env(),
             **crm.env(),
             **llm.env(),
@@ -277,6 +289,8 @@ def run_soak(plan: SoakPlan, database_url: str, say=print) -> SoakResult:
             cloud_texts=cloud.texts(),
             crm_calls=list(crm.calls),
             llm_statuses=list(llm.statuses),
+            media_requests=list(cloud.media_requests),
+            llm_inputs=list(llm.inputs),
             down_at_end=down,
             tracebacks=procs.tracebacks(),
             logs={f"{p.name} (pid {p.pid})": str(p.log_path) for p in procs.processes},

@@ -6,6 +6,7 @@ Every call is logged with its wall-clock time, so the checks can compare it with
 """
 
 import contextlib
+import json
 import random
 import socket
 import subprocess
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 import redis
 
 from tests.fakes.http import FakeHTTPServer, Reply, Request
-from tests.fakes.responses_api import response_object
+from tests.fakes.responses_api import function_call, response_object
+from tests.fakes.soak_media import SoakTranscriber
+from tests.fakes.soak_traffic import PERSON_TEXT
 
 CRM_TOKEN = "soak-crm-token"
 LLM_REPLY = "Certo, já verifiquei aqui e vou te ajudar com isso."
@@ -75,7 +78,12 @@ class SoakCrm:
 
 class SoakLLM:
     """The Responses API: a reply after 1.5-2 s; `error_rate` of calls answer 500 at once; while
-    `throttle_until` (time.time()) is in the future every call answers 429 with Retry-After."""
+    `throttle_until` (time.time()) is in the future every call answers 429 with Retry-After.
+
+    A call whose input holds a customer's request for a person (PERSON_TEXT) is answered with a
+    transfer_to_human function call instead of text. Every call's input is kept (`inputs`, as
+    JSON text) so the checks can read what the model was given. It also serves the
+    transcription endpoint (OPENAI_BASE_URL is one for both), never failing it."""
 
     def __init__(self, latency_s=(1.5, 2.0), error_rate: float = 0.05, seed: int = 2):
         self.latency_s = latency_s
@@ -83,6 +91,8 @@ class SoakLLM:
         self.throttle_until = 0.0
         self.retry_after_s = 1
         self.statuses: list[int] = []
+        self.inputs: list[str] = []
+        self.transcriber = SoakTranscriber()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -95,9 +105,15 @@ class SoakLLM:
         self.throttle_until = time.time() + seconds
 
     def _handle(self, request: Request) -> Reply:
+        if request.method == "POST" and request.path.endswith("/audio/transcriptions"):
+            return self.transcriber.handle(request)
         if request.method != "POST" or not request.path.rstrip("/").endswith("/responses"):
             return Reply(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        body = request.json()
+        # The input only: the instructions name "atendente" too.
+        given = json.dumps(body.get("input"), ensure_ascii=False)
         with self._lock:
+            self.inputs.append(given)
             if time.time() < self.throttle_until:
                 status = 429
             else:
@@ -112,8 +128,11 @@ class SoakLLM:
             return Reply(500, {"error": error})
         if self._stopping.wait(latency):
             raise ConnectionAbortedError  # shutting down: drop the connection quietly
-        body = request.json()
-        return Reply(200, response_object(LLM_REPLY, body.get("model", ""), len(self.statuses)))
+        model, number = body.get("model", ""), len(self.statuses)
+        if PERSON_TEXT in given:
+            transfer = function_call("transfer_to_human", reason="o cliente pediu um atendente")
+            return Reply(200, response_object("", model, number, items=[transfer]))
+        return Reply(200, response_object(LLM_REPLY, model, number))
 
     def __enter__(self) -> "SoakLLM":
         self.server.start()

@@ -7,8 +7,9 @@ later to another web process, as Meta redelivers. A delivery that fails (a web p
 killed) is tried on the next one, a bounded number of times.
 
 The message mix: each message's kind is drawn from `mix` ({kind: weight}); MESSAGE_KINDS says how
-each kind is built. Only "text" exists today; "person" (asking for a person, the tools issue) and
-"voice" (voice notes, the media issue) are added here when those land.
+each kind is built: "text", "person" (asking for a person: the soak's LLM answers it with a
+transfer_to_human call) and "voice" (a voice note, served by the soak's media fake and
+transcribed by its transcription fake, tests/fakes/soak_media.py).
 """
 
 import copy
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 import requests
 
 from tests.fakes.cloud_api import deliver
-from tests.fakes.whatsapp_payloads import notification, text_message
+from tests.fakes.soak_media import VOICE_MIME_TYPE, media_id_of
+from tests.fakes.whatsapp_payloads import media_message, notification, text_message
 
 TEXTS = (
     "minha internet caiu",
@@ -41,6 +43,19 @@ def _text(wa_id: str, wamid: str, number: int, cpf: str) -> dict:
     return text_message(wa_id, body, wamid=wamid)
 
 
+PERSON_TEXT = "quero falar com um atendente"
+
+
+def _person(wa_id: str, wamid: str, number: int, cpf: str) -> dict:
+    body = f"oi, meu cpf é {cpf}, {PERSON_TEXT}" if number == 0 else PERSON_TEXT
+    return text_message(wa_id, body, wamid=wamid)
+
+
+def _voice(wa_id: str, wamid: str, number: int, cpf: str) -> dict:
+    media_id = media_id_of(wamid)
+    return media_message(wa_id, "audio", wamid=wamid, media_id=media_id, mime_type=VOICE_MIME_TYPE)
+
+
 FAULTS = ("worker_kills", "redis_restart", "crm_outage", "llm_429", "web_restart")
 
 
@@ -54,7 +69,13 @@ def parse_faults(spec: str) -> tuple[str, ...]:
 
 
 # kind -> builder(wa_id, wamid, number of the message in the customer's story, cpf)
-MESSAGE_KINDS: dict[str, Callable[[str, str, int, str], dict]] = {"text": _text}
+MESSAGE_KINDS: dict[str, Callable[[str, str, int, str], dict]] = {
+    "text": _text,
+    "person": _person,
+    "voice": _voice,
+}
+# Per message: about 1 customer in 8 asks for a person, 1 in 4 sends a voice note.
+DEFAULT_MIX = {"text": 85.0, "person": 5.0, "voice": 10.0}
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -108,7 +129,7 @@ def plan_deliveries(
 ) -> list[Delivery]:
     """Every delivery of the run, in time order (duplicates included), all within the window."""
     rng = random.Random(seed)
-    mix = mix or {"text": 1.0}
+    mix = mix or DEFAULT_MIX
     # Several numbers share a document (a family, a company's CNPJ), so turns of different
     # conversations miss the same customer at once: single flight across processes is tested.
     documents = [cpf_of(rng.randrange(10**9)) for _ in range(max(1, customers // 3))]
