@@ -83,8 +83,7 @@ def staff_event(event: str, conversation_id: int, **data: int | str | None) -> S
 def notify_staff_on_commit(event: str, conversation_id: int, **data: int | str | None) -> None:
     """Tell the staff desk once the change has committed. Best effort: a lost event costs only
     liveness, since the desk reads the database again when it reconnects."""
-    payload = staff_event(event, conversation_id, **data)
-    transaction.on_commit(lambda: send_to_staff(payload))
+    tell_staff(staff_event(event, conversation_id, **data))
 
 
 async def anotify_staff(event: str, conversation_id: int, **data: int | str | None) -> None:

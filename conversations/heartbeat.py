@@ -12,7 +12,7 @@ import time
 from django.core.cache import cache
 
 from conversations import keys
-from conversations.threads import in_thread
+from conversations.threads import every, in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,7 @@ def alive(now: float | None = None) -> list[tuple[str, float]]:
 async def beat_forever() -> None:
     """Beat now, then every INTERVAL_S, until cancelled; a Redis failure only skips a beat."""
     try:
-        while True:
-            try:
-                await in_thread(beat)()
-            except Exception as exc:
-                logger.warning("worker heartbeat failed (%s)", type(exc).__name__)
-            await asyncio.sleep(INTERVAL_S)
+        await every(INTERVAL_S, beat, "worker heartbeat failed")
     finally:
         # Redis down: the entry expires after ALIVE_WITHIN_S anyway.
         with contextlib.suppress(Exception):

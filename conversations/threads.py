@@ -17,6 +17,7 @@ engine's state changes are conditional updates, so a dropped result never corrup
 """
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,8 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from conversations import log_context
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,3 +115,15 @@ def in_io_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         )
 
     return call
+
+
+async def every(interval_s: float, fn: Callable[[], object], failure: str) -> None:
+    """Run `fn` as a unit of work now, then every `interval_s`, until cancelled. A failure is
+    logged ("<failure> (<error type>)") and the next round tries again: a worker's periodic
+    chores (runtime refresh, heartbeat, dashboard rollups) never stop the worker."""
+    while True:
+        try:
+            await in_thread(fn)()
+        except Exception as exc:
+            logger.warning("%s (%s)", failure, type(exc).__name__)
+        await asyncio.sleep(interval_s)

@@ -82,3 +82,23 @@ async def test_a_unit_not_yet_started_never_runs_once_cancelled():
     await busy
     await in_thread(lambda: None)()  # anything queued before this has run by now
     assert ran == []
+
+
+async def test_every_runs_now_and_again_and_outlives_a_failure(caplog):
+    calls = []
+
+    def chore():
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise OSError("down")
+
+    task = asyncio.ensure_future(threads.every(0.01, chore, "chore failed"))
+    try:
+        for _ in range(200):
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert len(calls) >= 3  # the first round failed, the next ones still ran
+    assert "chore failed (OSError)" in caplog.text

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Conversation, Message, Turn
 from conversations.staff import desk_actions
+from conversations.staff.admin_customers import short_datetime
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -38,7 +39,7 @@ class TurnInline(ReadOnlyInline):
     model = Turn
     fields = (
         "id",
-        "started_at",
+        "started",
         "outcome",
         "batch_size",
         "supersede_count",
@@ -57,6 +58,10 @@ class TurnInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("messages")
+
+    @admin.display(description=_("started"))
+    def started(self, obj):
+        return short_datetime(obj.started_at)
 
     @admin.display(description=_("answered → sent"))
     def answered(self, obj):
@@ -88,7 +93,7 @@ class MessageInline(ReadOnlyInline):
     model = Message
     fields = (
         "id",
-        "created_at",
+        "created",
         "direction",
         "type",
         "text",
@@ -98,6 +103,10 @@ class MessageInline(ReadOnlyInline):
         "turn",
     )
     ordering = ("created_at", "id")
+
+    @admin.display(description=_("created"))
+    def created(self, obj):
+        return short_datetime(obj.created_at)
 
 
 @admin.register(Conversation)
@@ -109,7 +118,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "handler",
         "assigned_to",
         "handoff_reason",
-        "updated_at",
+        "updated",
     )
     list_filter = ("status", "handler", "updated_at")
     list_select_related = ("customer",)
@@ -126,13 +135,16 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
         "last_inbound_at",
         "closed_at",
-        "handoff_source",
-        "handoff_at",
         "assigned_to",
         "first_staff_reply_at",
         "closed_by",
     )
     inlines = [TurnInline, MessageInline]
+
+    @admin.display(description=_("updated"), ordering="updated_at")
+    def updated(self, conversation):
+        return short_datetime(conversation.updated_at)
+
     actions = ["take_over", "hand_back", "close"]
 
     def has_add_permission(self, request):

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from stdnum.br import cnpj, cpf
@@ -100,13 +101,27 @@ class OpenConversationFilter(admin.SimpleListFilter):
         return queryset
 
 
+def short_datetime(value) -> str:
+    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else "-"
+
+
 @admin.register(Customer)
 class CustomerAdmin(PrivacyActions, admin.ModelAdmin):
-    list_display = ("name", "masked_number", "masked_document", "last_seen_at", "first_seen_at")
+    list_display = ("name", "masked_number", "masked_document", "last_seen", "first_seen")
     list_filter = (HasDocumentFilter, OpenConversationFilter, "last_seen_at", "first_seen_at")
     search_fields = ("profile_name", "wa_id", "reply_wa_id", "document")
     search_help_text = _("Name, WhatsApp number or CPF/CNPJ, with or without punctuation.")
     ordering = ("-last_seen_at",)
+
+    # Lists show dates short ("02/12/2026 03:40"): the long form pushed columns off the screen.
+    @admin.display(description=_("last seen"), ordering="last_seen_at")
+    def last_seen(self, customer):
+        return short_datetime(customer.last_seen_at)
+
+    @admin.display(description=_("first seen"), ordering="first_seen_at")
+    def first_seen(self, customer):
+        return short_datetime(customer.first_seen_at)
+
     readonly_fields = (
         "wa_id",
         "reply_wa_id",

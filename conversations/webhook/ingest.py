@@ -31,17 +31,17 @@ def store_inbound(item: InboundMessage, *, wake: bool = True) -> Message | None:
     stored = _store_once(item)
     if stored is None:
         return None
-    metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
+    _received(stored.message)
     if wake and stored.needs_wake:
         events.wake_on_commit(stored.message.conversation_id)
-    events.tell_staff(_arrived(stored.message))
     return stored.message
 
 
-def _arrived(message: Message) -> events.StaffEvent:
-    return events.staff_event(
-        "message", message.conversation_id, message_id=message.pk, direction="in"
-    )
+def _received(message: Message, told: list | None = None) -> None:
+    """Count the stored message and tell the staff desk (see events.tell_staff for `told`)."""
+    metrics.inc(metrics.MESSAGES_RECEIVED, type=message.type)
+    arrived = {"message_id": message.pk, "direction": "in"}
+    events.tell_staff(events.staff_event("message", message.conversation_id, **arrived), told)
 
 
 @dataclass(frozen=True)
@@ -276,8 +276,7 @@ def ingest_notification(notification: Notification, *, wake: bool = True) -> Ing
             result.duplicates += 1
             continue
         result.stored += 1
-        metrics.inc(metrics.MESSAGES_RECEIVED, type=stored.message.type)
-        events.tell_staff(_arrived(stored.message), None if wake else result.staff_events)
+        _received(stored.message, None if wake else result.staff_events)
         conversation_id = stored.message.conversation_id
         if stored.needs_wake and conversation_id not in result.conversation_ids:
             result.conversation_ids.append(conversation_id)

@@ -1,8 +1,6 @@
 """The customer record (name, phones) through the cache: cached like the points (same TTLs,
 single-flight, stale copy on failure), and a CRM without records checks nobody."""
 
-import threading
-
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -10,6 +8,7 @@ from django.core.cache import cache
 from crm_gateway import keys, lookup
 from crm_gateway.client import CrmClient
 from crm_gateway.lookup import ERROR, FOUND, UNKNOWN, lookup_customer
+from tests.crm_gateway.test_lookup import run_concurrently
 from tests.fakes.crm_api import CountingClient, use_runtime
 
 CPF = "52998224725"
@@ -76,22 +75,6 @@ def test_refresh_forgets_the_record_too():
     assert cache.get(keys.customer_key(CPF)) is None
 
 
-def concurrently(count, function):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        barrier.wait()
-        results[index] = function()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 class SlowRecords(CountingClient):
     def fetch_customer(self, document, *, deadline):
         import time
@@ -102,7 +85,7 @@ class SlowRecords(CountingClient):
 
 def test_it_makes_one_crm_call_for_concurrent_misses():
     client = SlowRecords(records={CPF: dict(RECORD)})
-    results = concurrently(10, lambda: lookup_customer(CPF, client=client))
+    results = run_concurrently(10, lambda: lookup_customer(CPF, client=client))
     assert client.record_calls == [CPF]
     assert all(result.customer == RECORD for result in results)
 
@@ -111,7 +94,7 @@ def test_it_makes_one_crm_call_for_concurrent_misses():
 def test_it_makes_one_crm_call_for_20_concurrent_misses_on_real_redis(live_redis_url):
     assert settings.CACHES["default"]["LOCATION"] == live_redis_url
     client = SlowRecords(records={CPF: dict(RECORD)})
-    results = concurrently(20, lambda: lookup_customer(CPF, client=client))
+    results = run_concurrently(20, lambda: lookup_customer(CPF, client=client))
     assert client.record_calls == [CPF]
     assert [result.status for result in results] == [FOUND] * 20
     assert 290 < cache.ttl(keys.customer_key(CPF)) <= 300

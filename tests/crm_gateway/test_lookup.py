@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from crm_gateway import keys, lookup, redis_health
 from crm_gateway.lookup import EMPTY, ERROR, FOUND, UNKNOWN, lookup_points
-from tests.conftest import IN_CI
+from tests.conftest import unavailable
 from tests.fakes.caches import DOWN_CACHES, redis_caches
 from tests.fakes.crm_api import POINT, CountingClient, use_runtime
 
@@ -265,10 +265,7 @@ def own_redis():
     """A Redis server of our own on a free port, so the test can stop it."""
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("redis-server is not installed")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from conversations.models import Conversation, Message
-from tests.conftest import IN_CI
+from tests.conftest import unavailable
 from tests.fakes import soak_checks
 from tests.fakes.processes import database_url_named
 from tests.fakes.soak_run import SoakPlan, run_soak
@@ -32,10 +32,7 @@ PLAN = SoakPlan(
 def redis_server_binary():
     """The soak restarts a redis-server of its own (never the shared one): it needs the binary."""
     if shutil.which("redis-server") is None:
-        message = "redis-server is not installed: the soak starts and restarts its own"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("redis-server is not installed: the soak starts and restarts its own")
 
 
 def test_it_keeps_every_promise_while_workers_die_and_redis_restarts(

@@ -227,3 +227,4 @@ def test_the_conversation_page_shows_tool_calls_tokens_and_who_asked_for_the_han
     assert "get_connection_status ok (120 ms); open_ticket error (45 ms)" in html
     assert "2400 / 1024 / 80" in html
     assert "O assistente (transfer_to_human)" in html
+    assert html.count("O assistente (transfer_to_human)") == 1  # each field shown once

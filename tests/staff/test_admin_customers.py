@@ -23,6 +23,20 @@ def test_the_customer_list_masks_documents_and_numbers(viewer_client, history):
     assert PHONE not in html
 
 
+def test_the_lists_show_dates_short_so_no_column_is_pushed_off_the_screen(viewer_client, history):
+    import re
+
+    for url in ("/admin/conversations/customer/", "/admin/conversations/conversation/"):
+        html = page(viewer_client, url)
+        assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d", html), url
+        assert " de 20" not in html  # not "2 de Dezembro de 2026 às 03:40"
+    conversation = history["customer"].conversations.first()
+    html = page(viewer_client, f"/admin/conversations/conversation/{conversation.pk}/change/")
+    inlines = html[html.index("inline-group") :]  # the turns and messages, under the form
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d", inlines)
+    assert " de 20" not in inlines
+
+
 def test_even_a_superuser_sees_masked_documents_in_the_list(admin_client, history):
     html = page(admin_client, "/admin/conversations/customer/")
     assert "***.982.247-**" in html

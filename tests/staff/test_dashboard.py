@@ -1,5 +1,6 @@
 """The admin's "Painel": who may open it, and what it shows."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -46,6 +47,9 @@ def test_it_shows_the_figures_to_a_superuser(client):
     heartbeat.beat("worker-host:4242")
     page = client.get(URL).content.decode()
     assert "<svg" in page and 'class="in"' in page
+    # SVG numbers keep their decimal point in the Portuguese admin (7,5 is no coordinate).
+    bars = re.findall(r'<rect class="\w+" x="([^"]+)" y="([^"]+)" width="([^"]+)"', page)
+    assert bars and all("," not in value for bar in bars for value in bar)
     assert "worker-host:4242" in page
     assert "2,0 s" in page or "2.0 s" in page  # first reply p50, in the page's locale
     assert "Olá, sou o cliente" not in page  # figures only, never a message

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
 from tests.fakes.cloud_api import FakeCloudAPI, deliver, text_webhook
 from tests.fakes.processes import ProcessSet, process_env
 from tests.fakes.responses_api import FakeResponsesAPI
@@ -43,10 +44,7 @@ CannedReply.objects.create(shortcut="boleto", text="Oi {{nome}}, a 2ª via do bo
 def require_chromium() -> None:
     if CHROMIUM.exists():
         return
-    message = f"{CHROMIUM} is missing: apt-get install chromium (CI installs it in .ci/run)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{CHROMIUM} is missing: apt-get install chromium (CI installs it in .ci/run)")
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from conversations.backoff import backoff_delays
 from conversations.engine.worker import get_scheduler
 from conversations.runtime import get_runtime
 from conversations.staff import rollups
-from conversations.threads import in_thread
+from conversations.threads import every
 
 logger = logging.getLogger("django.channels.worker")
 
@@ -70,24 +70,15 @@ async def keep_runtime_fresh() -> None:
     next turn starts. Refreshing here keeps it under ~3 s old, so a change saved in the admin
     reaches the next turn of every worker within 5 s.
     """
-    while True:
-        try:
-            await in_thread(get_runtime)()
-        except Exception as exc:  # get_runtime keeps the last copy; never stop refreshing
-            logger.warning("runtime settings refresh failed (%s)", type(exc).__name__)
-        await asyncio.sleep(RUNTIME_REFRESH_SECONDS)
+    await every(RUNTIME_REFRESH_SECONDS, get_runtime, "runtime settings refresh failed")
 
 
 async def keep_rollups_warm() -> None:
     """Store the dashboard's hourly rollups as hours settle (conversations.staff.rollups), so
     the dashboard reads them instead of aggregating a month of messages on a supervisor's
     click. Cheap once warm: one query for the month's hours."""
-    while True:  # at start too: a first deploy's dashboard is warm once this pass ends
-        try:
-            await in_thread(rollups.warm)()
-        except Exception as exc:  # the dashboard computes what is missing itself
-            logger.warning("dashboard rollups not warmed (%s)", type(exc).__name__)
-        await asyncio.sleep(ROLLUP_WARM_SECONDS)
+    # At start too: a first deploy's dashboard is warm once this pass ends.
+    await every(ROLLUP_WARM_SECONDS, rollups.warm, "dashboard rollups not warmed")
 
 
 class InboundChannelWorker(Worker):
