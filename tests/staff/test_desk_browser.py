@@ -153,7 +153,8 @@ def test_a_handoff_arrives_live_and_staff_assign_reply_note_and_resolve(browser,
     text.press("Enter")
     note = page.locator(".bubble.note")
     expect(note).to_contain_text("Cliente pediu retorno às 18h")
-    assert note.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(254, 240, 138)"
+    # to_have_css retries: a live update may re-render the transcript under a one-shot evaluate.
+    expect(note).to_have_css("background-color", "rgb(254, 240, 138)")
     assert len(cloud.texts()) == 2
 
     # The customer writes again: the message arrives live in the open pane.
