@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from conversations.masking import mask_document, mask_phone
 from conversations.models import CannedReply, Conversation, Customer, Message, StaffNote
 from conversations.staff.admin_customers import format_document
+from conversations.staff.media_view import MEDIA_PERMISSION, message_media_html
 from conversations.whatsapp.phone import normalise_wa_id
 from conversations.whatsapp.window import REPLY_WINDOW
 from crm_gateway.lookup import lookup_points
@@ -115,6 +116,7 @@ class Entry:
     text: str
     message: Message | None = None
     note: StaffNote | None = None
+    media: str = ""  # safe HTML: player, thumbnail or link, for staff who may open media
 
 
 def _role(message: Message) -> str:
@@ -123,11 +125,22 @@ def _role(message: Message) -> str:
     return "staff" if message.kind == Message.Kind.STAFF else "assistant"
 
 
-def transcript(conversation: Conversation) -> list[Entry]:
-    messages = conversation.messages.select_related("turn").order_by("-created_at", "-id")[
-        :TRANSCRIPT_LIMIT
+def transcript(conversation: Conversation, with_media: bool = False) -> list[Entry]:
+    messages = (
+        conversation.messages.select_related("turn")
+        .defer("raw")
+        .order_by("-created_at", "-id")[:TRANSCRIPT_LIMIT]
+    )
+    entries = [
+        Entry(
+            m.created_at,
+            _role(m),
+            m.text,
+            message=m,
+            media=message_media_html(m) if with_media else "",
+        )
+        for m in messages
     ]
-    entries = [Entry(m.created_at, _role(m), m.text, message=m) for m in messages]
     notes = conversation.notes.select_related("author").order_by("-created_at")[:TRANSCRIPT_LIMIT]
     entries += [Entry(n.created_at, "note", n.text, note=n) for n in notes]
     return sorted(entries, key=lambda e: e.at)
@@ -165,7 +178,7 @@ def pane(conversation: Conversation, user) -> dict:
     customer = conversation.customer
     return {
         "conversation": conversation,
-        "entries": transcript(conversation),
+        "entries": transcript(conversation, with_media=user.has_perm(MEDIA_PERMISSION)),
         "name": customer.profile_name,
         "number": show_number(customer, user),
         "document": show_document(customer, user),

@@ -4,6 +4,7 @@ actions, and the 403 for each of them without its permission."""
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, StaffNote
@@ -112,6 +113,57 @@ def test_the_pane_shows_bubbles_notes_delivery_media_and_the_turn_under_its_repl
     reply = html.index("estamos verificando")
     assert html.index(f"turno #{history['turn'].pk}", reply) > reply
     assert f'data-open="{history["old"].pk}"' in html  # the earlier conversation
+
+
+def test_the_pane_plays_voice_notes_with_their_transcript_and_shows_photos(client, agent):
+    conversation = waiting("5511987650001", 3)
+    voice = said(
+        conversation,
+        "",
+        type="audio",
+        transcript="a luzinha vermelha tá piscando",
+        media_id="voice-1",
+        media_status=Message.MediaStatus.STORED,
+    )
+    photo = said(
+        conversation,
+        "o roteador",
+        type="image",
+        media_id="photo-1",
+        media_status=Message.MediaStatus.FAILED,
+        media_error="HTTP 404",
+    )
+    client.force_login(agent)
+    html = client.get(f"/admin/inbox/{conversation.pk}/").content.decode()
+    assert f'<audio controls preload="none" src="/staff/media/{voice.pk}/">' in html
+    assert "a luzinha vermelha tá piscando" in html
+    assert f'<img src="/staff/media/{photo.pk}/"' in html
+    assert "o roteador" in html  # the caption
+    assert "[audio]" not in html and "[image]" not in html
+
+
+def test_the_pane_shows_only_placeholders_and_transcripts_to_staff_who_may_not_open_media(client):
+    conversation = waiting("5511987650002", 3)
+    voice = said(
+        conversation,
+        "",
+        type="audio",
+        transcript="minha internet caiu",
+        media_id="voice-2",
+        media_status=Message.MediaStatus.STORED,
+    )
+    reader = member("leitor", "Atendimento")
+    reader.groups.clear()
+    reader.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="conversations",
+            codename__in=["view_conversation", "view_message", "view_customer"],
+        )
+    )
+    client.force_login(reader)
+    html = client.get(f"/admin/inbox/{conversation.pk}/").content.decode()
+    assert "[audio]" in html and "minha internet caiu" in html
+    assert f"/staff/media/{voice.pk}/" not in html
 
 
 def test_the_pane_shows_points_and_outages_from_the_crm(client, agent):
