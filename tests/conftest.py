@@ -79,3 +79,22 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         database.setdefault("TEST", {})["NAME"] = str(
             tmp_path_factory.mktemp("db") / "test.sqlite3"
         )
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """A SQLite file migrated once per run by `manage.py migrate` (seconds each time): tests that
+    start real processes on SQLite take a copy (tests.fakes.processes.sqlite_copy)."""
+    import sys
+
+    from tests.fakes.processes import ProcessSet, process_env
+
+    database = tmp_path_factory.mktemp("migrated") / "migrated.sqlite3"
+    with ProcessSet() as procs:
+        migrate = procs.start(
+            "migrate",
+            [sys.executable, "manage.py", "migrate", "--no-input"],
+            process_env(DATABASE_URL=f"sqlite:///{database}"),
+        )
+        assert migrate.popen.wait(120) == 0, migrate.tail()
+    return database

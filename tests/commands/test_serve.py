@@ -9,7 +9,14 @@ from django.core.management import CommandError, call_command
 
 from conversations.models import Message
 from tests.fakes.cloud_api import FakeCloudAPI, deliver, text_webhook
-from tests.fakes.processes import ProcessSet, live_env, process_env, tune_runtime, wait_until
+from tests.fakes.processes import (
+    ProcessSet,
+    live_env,
+    process_env,
+    sqlite_copy,
+    tune_runtime,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +35,9 @@ def live_procs(transactional_db):
 
 
 @pytest.fixture
-def sqlite_env(tmp_path):
+def sqlite_env(migrated_sqlite_file, tmp_path):
     """Embedded mode (no REDIS_URL) on a migrated SQLite file of its own, not the developer's."""
-    env = process_env(DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}")
-    with ProcessSet() as procs:
-        migrate = procs.start(
-            "migrate", [sys.executable, "manage.py", "migrate", "--no-input"], env
-        )
-        assert migrate.popen.wait(60) == 0, migrate.tail()
-    return env
+    return process_env(DATABASE_URL=sqlite_copy(migrated_sqlite_file, tmp_path))
 
 
 def _answered(wamid: str) -> Message | None:
@@ -85,7 +86,12 @@ def test_it_answers_in_embedded_mode_and_stops_on_sigterm(procs, sqlite_env):
 
 
 def test_it_stops_cleanly_on_sigint(procs, sqlite_env):
-    web = procs.serve(sqlite_env)
+    # As when the suite runs in the background, where SIGINT is ignored and children inherit it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        web = procs.serve(sqlite_env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
     web.popen.send_signal(signal.SIGINT)
 

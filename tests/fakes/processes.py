@@ -12,6 +12,7 @@ Each process writes stdout and stderr to a log file; a failing test shows the ta
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,8 +108,19 @@ def process_env(**values: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL the child when pytest dies, even by kill -9 (no teardown runs then)."""
+def sqlite_copy(migrated: Path, folder: Path, name: str = "db.sqlite3") -> str:
+    """A DATABASE_URL for a copy of the migrated file (the conftest's migrated_sqlite_file)."""
+    database = folder / name
+    shutil.copyfile(migrated, database)
+    return f"sqlite:///{database}"
+
+
+def _prepare_child() -> None:
+    """SIGINT as at a terminal: a test run started in the background (`make test &`, some CI
+    runners) ignores SIGINT, children inherit that, and Twisted then leaves SIGINT ignored, so a
+    test's Ctrl-C would not reach `serve`. And on Linux: SIGKILL the child when pytest dies, even
+    by kill -9 (no teardown runs then)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -127,7 +139,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our Ctrl-C does not reach it; we stop it ourselves
-                preexec_fn=_die_with_parent,
+                preexec_fn=_prepare_child,
             )
         self.url = ""
 
