@@ -157,9 +157,15 @@ def test_a_handoff_arrives_live_and_staff_assign_reply_note_and_resolve(browser,
     expect(note).to_have_css("background-color", "rgb(254, 240, 138)")
     assert len(cloud.texts()) == 2
 
-    # The customer writes again: the message arrives live in the open pane.
+    # The customer writes again while staff type: the message arrives live in the open pane,
+    # and the draft, its mode and the focus survive the pane's reload.
+    text.type("rascunho da nota")
     deliver(url, text_webhook(wa_id=CUSTOMER, wamid="wamid.browser-2", text="obrigado!"))
     expect(page.locator(".bubble.customer").last).to_contain_text("obrigado!")
+    expect(text).to_have_value("rascunho da nota")
+    expect(page.locator("input[name=mode][value=note]")).to_be_checked()
+    expect(text).to_be_focused()
+    text.fill("")
 
     # The socket drops; a message arrives meanwhile; the page reconnects and catches up.
     page.evaluate("""() => {
