@@ -166,6 +166,27 @@ def test_the_pane_shows_only_placeholders_and_transcripts_to_staff_who_may_not_o
     assert f"/staff/media/{voice.pk}/" not in html
 
 
+@pytest.mark.parametrize(
+    ("source", "reason", "shown"),
+    [
+        ("tool", "cliente pediu um atendente", "Transferida pelo assistente: cliente pediu um"),
+        ("fallback", "assistant failed: HTTP 400", "Transferida após uma falha do assistente"),
+        ("window", "fora da janela de 24 h", "Transferida: fora da janela de 24 horas"),
+        ("staff", "", "Assumida por um atendente"),
+    ],
+)
+def test_the_pane_says_in_portuguese_why_the_conversation_waits(
+    client, agent, source, reason, shown
+):
+    conversation = waiting("5511987650003", 3, handoff_reason=reason)
+    Conversation.objects.filter(pk=conversation.pk).update(handoff_source=source)
+    client.force_login(agent)
+    html = client.get(f"/admin/inbox/{conversation.pk}/").content.decode()
+    assert shown in html
+    if source == "fallback":  # the technical detail only as the label's tooltip
+        assert f'title="{reason}">Transferida' in html
+
+
 def test_the_pane_shows_points_and_outages_from_the_crm(client, agent):
     from crm_gateway.demo import DEMO_CUSTOMERS
 
