@@ -50,7 +50,11 @@ live-test: $(STAMP)
 	DJANGO_SECRET_KEY=live-tests-only DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost \
 	$(BIN)/pytest -m live
 
-test: lint unit-test browser-test live-test
+# The embedded and live suites wait on timers, sockets and child processes far more than they use
+# the CPU, so they run side by side (each one's output printed whole when it ends); then the browser.
+test: lint
+	$(MAKE) --no-print-directory --output-sync=target -j2 unit-test live-test
+	$(MAKE) --no-print-directory browser-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
