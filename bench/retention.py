@@ -50,11 +50,12 @@ WITH conv AS (SELECT array_agg(c.id) AS ids FROM conversations_conversation c
               WHERE cu.wa_id LIKE '5599%%')
 INSERT INTO conversations_message
     (conversation_id, direction, provider_id, type, text, transcript, media_file, raw, state,
-     failure_reason, kind, delivery_status, delivery_errors, sent_at, created_at, updated_at)
+     failure_reason, kind, delivery_status, delivery_errors, sent_at, created_at, updated_at,
+     media_attempts, media_error, media_id, media_mime_type, media_sha256, media_status)
 SELECT conv.ids[1 + g %% array_length(conv.ids, 1)], 'in', 'wamid.FILL.' || %s || '.' || g,
        'text', 'mensagem antiga ' || g || ': minha internet caiu de novo, podem verificar?', '',
        '', jsonb_build_object('from', '5599', 'text', jsonb_build_object('body', 'x' || g)),
-       'answered', '', '', '', '[]'::jsonb, t, t, t
+       'answered', '', '', '', '[]'::jsonb, t, t, t, 0, '', '', '', '', ''
 FROM conv, generate_series(%s, %s) g,
      LATERAL (SELECT now() - (g::float / %s) * (%s * interval '1 day') AS t) at
 """
