@@ -4,7 +4,7 @@ pane (transcript with notes and turn records, customer panel, composer state). R
 import contextlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -72,6 +72,12 @@ class Row:
     name: str
     number: str
     waiting_since: datetime | None
+
+    @property
+    def waiting_under_a_minute(self) -> bool:
+        """Django's timesince says "0 minutos" then; the queue says "less than a minute"."""
+        since = self.waiting_since
+        return since is not None and timezone.now() - since < timedelta(minutes=1)
 
 
 def show_number(customer: Customer, user) -> str:

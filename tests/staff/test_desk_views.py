@@ -63,6 +63,14 @@ def test_it_lists_the_queues_with_counts_and_the_longest_wait_first(client, agen
     assert older.pk and newer.pk
 
 
+def test_a_wait_under_a_minute_reads_less_than_a_minute_not_zero_minutes(client, agent):
+    waiting("5511911110004", minutes_ago=0, name="Elisa")
+    client.force_login(agent)
+    html = client.get("/admin/inbox/").content.decode()
+    assert "esperando há menos de um minuto" in html
+    assert "0 minuto" not in html
+
+
 def test_it_is_on_the_admin_index_and_in_the_nav(client, agent):
     client.force_login(agent)
     html = client.get("/admin/").content.decode()
