@@ -123,16 +123,20 @@ def test_the_pane_shows_bubbles_notes_delivery_media_and_the_turn_under_its_repl
     assert f'data-open="{history["old"].pk}"' in html  # the earlier conversation
 
 
-def test_the_pane_plays_voice_notes_with_their_transcript_and_shows_photos(client, agent):
-    conversation = waiting("5511987650001", 3)
-    voice = said(
+def voice_note(conversation, transcript: str) -> Message:
+    return said(
         conversation,
         "",
         type="audio",
-        transcript="a luzinha vermelha tá piscando",
-        media_id="voice-1",
+        transcript=transcript,
+        media_id=f"voice-{conversation.pk}",
         media_status=Message.MediaStatus.STORED,
     )
+
+
+def test_the_pane_plays_voice_notes_with_their_transcript_and_shows_photos(client, agent):
+    conversation = waiting("5511987650001", 3)
+    voice = voice_note(conversation, "a luzinha vermelha tá piscando")
     photo = said(
         conversation,
         "o roteador",
@@ -152,14 +156,7 @@ def test_the_pane_plays_voice_notes_with_their_transcript_and_shows_photos(clien
 
 def test_the_pane_shows_only_placeholders_and_transcripts_to_staff_who_may_not_open_media(client):
     conversation = waiting("5511987650002", 3)
-    voice = said(
-        conversation,
-        "",
-        type="audio",
-        transcript="minha internet caiu",
-        media_id="voice-2",
-        media_status=Message.MediaStatus.STORED,
-    )
+    voice = voice_note(conversation, "minha internet caiu")
     reader = member("leitor", "Atendimento")
     reader.groups.clear()
     reader.user_permissions.add(
