@@ -185,11 +185,7 @@ class Message(models.Model):
     # SHA-256 of the inbound wamid, kept when erasure or retention empties provider_id (Meta's
     # ids encode the customer's number): a late redelivery of an erased message still meets a
     # unique value, and is stored nothing of, in the same one query (conversations.privacy.fields).
-    # Unique through Meta's message_wamid_hash_unique, which PostgreSQL builds concurrently; NULL
-    # (not "") on outbound messages, which have no wamid of their own and must not collide.
-    wamid_hash = models.CharField(  # noqa: DJ001
-        max_length=64, null=True, blank=True, editable=False
-    )
+    wamid_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     type = models.CharField(_("type"), max_length=32, default="text")
     text = models.TextField(_("text"), blank=True)
     # A voice note's transcript, and the media file downloaded from the Cloud API (private).
@@ -235,9 +231,6 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["wamid_hash"], name="message_wamid_hash_unique")
-        ]
         indexes = [
             models.Index(
                 fields=["conversation", "created_at"], name="message_conversation_created"

@@ -1,5 +1,5 @@
-"""conversations/migrations: the models and the migrations agree, and 0002 and 0012 (indexes and a
-unique constraint built concurrently on PostgreSQL) go both ways on SQLite and on PostgreSQL."""
+"""conversations/migrations: the models and the migrations agree, and 0002 (an index built
+concurrently on PostgreSQL) goes both ways on SQLite and on PostgreSQL."""
 
 import importlib
 import io
@@ -52,60 +52,6 @@ def test_the_pending_index_migrates_both_ways_concurrently_on_postgresql(live_da
     assert connection.vendor == "postgresql"
     assert "CREATE INDEX CONCURRENTLY" in _sql_of_0002()
     _back_and_forth()
-
-
-# What 0012 builds, per table.
-BUILT_BY_0012 = {
-    "conversations_conversation": {"conversation_created", "conversation_staff_replied"},
-    "conversations_message": {
-        "message_created",
-        "message_content_kept",
-        "message_media_kept",
-        "message_wamid_hash_unique",
-    },
-    "conversations_turn": {"turn_started", "turn_running"},
-}
-
-
-def _built_by_0012() -> set[str]:
-    with connection.cursor() as cursor:
-        names = set()
-        for table, wanted in BUILT_BY_0012.items():
-            names |= wanted & set(connection.introspection.get_constraints(cursor, table))
-    return names
-
-
-def _0012_back_and_forth() -> None:
-    everything = set().union(*BUILT_BY_0012.values())
-    try:
-        call_command("migrate", "conversations", "0011", verbosity=0)
-        assert _built_by_0012() == set()
-    finally:
-        call_command("migrate", "conversations", verbosity=0)
-    assert _built_by_0012() == everything
-    with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, "conversations_message")
-    assert constraints["message_wamid_hash_unique"]["unique"]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_operations_indexes_and_the_wamid_hash_constraint_migrate_both_ways():
-    out = io.StringIO()
-    call_command("sqlmigrate", "conversations", "0012", stdout=out)
-    assert "CONCURRENTLY" not in out.getvalue()
-    _0012_back_and_forth()
-
-
-@pytest.mark.live
-@pytest.mark.django_db(transaction=True)
-def test_they_are_built_concurrently_on_postgresql(live_database_url):
-    out = io.StringIO()
-    call_command("sqlmigrate", "conversations", "0012", stdout=out)
-    sql = out.getvalue()
-    assert sql.count("CREATE INDEX CONCURRENTLY") == 7
-    assert 'CREATE UNIQUE INDEX CONCURRENTLY "message_wamid_hash_unique"' in sql
-    assert "UNIQUE USING INDEX" in sql
-    _0012_back_and_forth()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,5 +27,24 @@ class Migration(migrations.Migration):
             name='first_reply_ms',
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
-        # Its indexes are built in 0012_build_indexes_concurrently.
+        migrations.AddIndex(
+            model_name='conversation',
+            index=models.Index(fields=['created_at'], name='conversation_created'),
+        ),
+        migrations.AddIndex(
+            model_name='conversation',
+            index=models.Index(condition=models.Q(('first_staff_reply_at__isnull', False)), fields=['first_staff_reply_at'], name='conversation_staff_replied'),
+        ),
+        migrations.AddIndex(
+            model_name='message',
+            index=models.Index(fields=['created_at', 'direction', 'kind'], name='message_created'),
+        ),
+        migrations.AddIndex(
+            model_name='turn',
+            index=models.Index(fields=['started_at'], name='turn_started'),
+        ),
+        migrations.AddIndex(
+            model_name='turn',
+            index=models.Index(condition=models.Q(('outcome', 'running')), fields=['started_at'], name='turn_running'),
+        ),
     ]

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='message',
             name='wamid_hash',
-            field=models.CharField(blank=True, editable=False, max_length=64, null=True),
+            field=models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True),
         ),
         migrations.AddField(
             model_name='runtimesettings',
@@ -82,6 +82,13 @@ class Migration(migrations.Migration):
             name='media_retention_days',
             field=models.PositiveIntegerField(default=30, help_text='Images, voice notes and documents older than this are deleted from the storage. At most the content retention.', validators=[django.core.validators.MinValueValidator(1, 'Must be at least 1 days.'), django.core.validators.MaxValueValidator(3650, 'Must be at most 3650 days; a larger value is almost certainly a typo.')], verbose_name='keep media files (days)'),
         ),
-        # Its indexes and wamid_hash's unique constraint: 0012_build_indexes_concurrently.
+        migrations.AddIndex(
+            model_name='message',
+            index=models.Index(condition=models.Q(('redacted_at__isnull', True)), fields=['created_at'], name='message_content_kept'),
+        ),
+        migrations.AddIndex(
+            model_name='message',
+            index=models.Index(condition=models.Q(('media_file', ''), _negated=True), fields=['created_at'], name='message_media_kept'),
+        ),
         migrations.RunPython(grant_supervisors, revoke_supervisors),
     ]
