@@ -1,4 +1,3 @@
-import socket
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from crm_gateway.client import (
 )
 from tests.fakes.crm_api import POINT, FakeCrm
 from tests.fakes.http import FakeHTTPServer, Reply
+from tests.fakes.ports import free_port
 
 CPF = "52998224725"
 
@@ -33,12 +33,6 @@ def make_client(crm, **breaker_options):
     )
     client.BACKOFF_BASE_S = 0.01
     return client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_it_gets_installation_points_with_the_token(crm):

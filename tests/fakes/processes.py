@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from conversations.events import INBOUND_CHANNEL
+from tests.fakes.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE_URL = re.compile(r"supportbot is running at (http://\S+?)/? ")
@@ -46,12 +46,6 @@ SCRUBBED = (
     "WHATSAPP_VERIFY_TOKEN",
     "DJANGO_SETTINGS_MODULE",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_url_named(url: str, name: str) -> str:

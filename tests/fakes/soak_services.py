@@ -8,7 +8,6 @@ Every call is logged with its wall-clock time, so the checks can compare it with
 import contextlib
 import json
 import random
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import redis
 
 from tests.fakes.http import FakeHTTPServer, Reply, Request
+from tests.fakes.ports import free_port
 from tests.fakes.responses_api import function_call, response_object
 from tests.fakes.soak_media import SoakTranscriber
 from tests.fakes.soak_traffic import PERSON_TEXT
@@ -143,18 +143,12 @@ class SoakLLM:
         self.server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class OwnRedis:
     """A redis-server of the soak's own on a free loopback port, with no persistence, so a
     restart drops every lock, cache entry and channel message (as SHUTDOWN NOSAVE does)."""
 
     def __init__(self, log_path: str = "/dev/null"):
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log_path
         self.popen: subprocess.Popen | None = None
 

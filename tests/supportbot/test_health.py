@@ -99,7 +99,7 @@ def test_it_names_a_real_redis_that_does_not_answer(client, live_redis_url, monk
     from django.conf import settings
     from django_redis.cache import RedisCache
 
-    from tests.fakes.processes import free_port
+    from tests.fakes.ports import free_port
 
     params = {**settings.CACHES["default"]}
     unreachable = RedisCache(f"redis://127.0.0.1:{free_port()}/0", params)

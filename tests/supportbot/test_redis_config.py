@@ -10,6 +10,7 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from tests.fakes.ports import free_port
 from tests.fakes.processes import ROOT
 from tests.supportbot.test_settings import load_settings
 
@@ -73,12 +74,6 @@ def test_it_refuses_a_bad_sentinel_configuration(monkeypatch, environment, messa
         load_settings(monkeypatch, DJANGO_SECRET_KEY="s", **environment)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # Run in a process of its own: settings are read once per process.
 _CHECK = """
 import asyncio, json, django
@@ -115,7 +110,7 @@ def test_it_reaches_redis_through_a_real_sentinel(live_redis_url, tmp_path):
     from urllib.parse import urlparse
 
     master = urlparse(live_redis_url)
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "sentinel.conf"
     config.write_text(
         f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
