@@ -280,7 +280,7 @@ class TurnRun:
             if not error:
                 outcome, detail = Outcome.HUMAN, f"reply not sent: {type(exc).__name__}"
                 if isinstance(exc, SendError) and exc.outside_window:
-                    # hand_over has handed it to a person; record it as the window's handoff
+                    # hand_over handed it to a person and told the staff: record it, once
                     detail, source = OUTSIDE_WINDOW_REASON, Conversation.HandoffSource.WINDOW
                 batch_state = Message.State.FAILED
         failed = batch_state == Message.State.FAILED
@@ -301,7 +301,7 @@ class TurnRun:
         )
         if sent:
             announce_sent(self.conversation, message)
-        if handoff_reason:
+        if handoff_reason and source != Conversation.HandoffSource.WINDOW:
             handoff.announce(self.turn.conversation_id, source)
         return result
 

@@ -77,7 +77,7 @@ async def test_it_answers_a_batch_whose_newest_message_is_inside_the_window(scal
 
 
 async def test_it_records_the_window_reason_when_the_cloud_api_refuses_with_131047(
-    scaled, assistant, crm, monkeypatch
+    scaled, assistant, crm, monkeypatch, staff_events
 ):
     def refused(conversation, message):
         # What the sender does on 131047: the message failed, the conversation handed over.
@@ -97,3 +97,5 @@ async def test_it_records_the_window_reason_when_the_cloud_api_refuses_with_1310
     assert c.handler == Conversation.Handler.HUMAN
     assert c.handoff_reason == OUTSIDE_WINDOW_REASON
     assert c.handoff_source == Conversation.HandoffSource.WINDOW
+    # The sender's handoff told the staff; the turn's record of it does not tell them again.
+    assert [e["event"] for e in staff_events if e["event"] == "handoff"] == ["handoff"]
