@@ -257,7 +257,8 @@ if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
     raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object")
 STORAGES = {
     "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # collectstatic's output with content-hashed names (STATIC_ROOT below).
+    "staticfiles": {"BACKEND": "supportbot.static.StaticFilesStorage"},
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024 + 1024
@@ -301,7 +302,3 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # collectstatic's output, with content-hashed names; WhiteNoise serves it with far-future
 # caching. Not strict: a page still renders (unhashed URL) before collectstatic has run.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or VAR_DIR / "static")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "supportbot.static.StaticFilesStorage"},
-}

@@ -38,6 +38,8 @@ ALL_VARIABLES = [
     "DJANGO_TIME_ZONE",
     "DJANGO_LANGUAGE_CODE",
     "SUPPORTBOT_TEST_DATABASE_NAME",
+    "MEDIA_STORAGE_BACKEND",
+    "MEDIA_STORAGE_OPTIONS",
 ]
 
 
@@ -160,3 +162,29 @@ def test_it_speaks_brazilian_portuguese_by_default_and_english_on_request(monkey
 def test_it_refuses_a_language_it_has_no_translation_for(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="DJANGO_LANGUAGE_CODE"):
         load_settings(monkeypatch, DJANGO_LANGUAGE_CODE="klingon")
+
+
+def test_media_goes_to_the_storage_backend_the_environment_names(monkeypatch):
+    loaded = load_settings(
+        monkeypatch,
+        MEDIA_STORAGE_BACKEND="storages.backends.s3.S3Storage",
+        MEDIA_STORAGE_OPTIONS='{"bucket_name": "midia"}',
+    )
+    assert loaded["STORAGES"]["default"] == {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": "midia"},
+    }
+    assert loaded["STORAGES"]["staticfiles"]["BACKEND"] == "supportbot.static.StaticFilesStorage"
+
+
+def test_media_goes_to_var_media_by_default(monkeypatch):
+    loaded = load_settings(monkeypatch)
+    default = loaded["STORAGES"]["default"]
+    assert default["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert str(loaded["MEDIA_ROOT"]).endswith("var/media")
+
+
+@pytest.mark.parametrize("options", ["{not json", "[1, 2]", '"bucket"'])
+def test_it_refuses_media_storage_options_that_are_not_a_json_object(monkeypatch, options):
+    with pytest.raises(ImproperlyConfigured, match="MEDIA_STORAGE_OPTIONS must be a JSON object"):
+        load_settings(monkeypatch, MEDIA_STORAGE_OPTIONS=options)
