@@ -1,7 +1,8 @@
 """Conversations with customers on WhatsApp. The base modules here are shared by every room:
 models (Customer, Conversation, Message, Turn, and runtime_settings' RuntimeSettings), runtime
 (the settings snapshot every process reads), defaults (the default texts of the runtime settings), events (channel names and event payloads), keys
-(Redis keys), masking (personal data in logs), rows (hand-built SQL where the ORM costs too much),
+(Redis keys), masking (personal data in logs), phone (WhatsApp numbers and CRM phones in one
+canonical form), rows (hand-built SQL where the ORM costs too much),
 threads (the worker threads blocking calls run in) and backoff (waits that double up to a cap);
 for operations: metrics (Prometheus counters and histograms of every process, summed in Redis),
 heartbeat (workers' heartbeats) and log_context (the ids on each log line). They import no room.

@@ -10,14 +10,13 @@ import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from conversations.phone import normalise_wa_id
 from crm_gateway.errors import CrmError
 
 TICKET_CATEGORIES = ("no_connection", "slow_connection", "intermittent", "billing", "other")
 INVOICE_OPTIONAL_FIELDS = ("barcode", "pix_code", "pdf_url")
 
 _FORMATTING = re.compile(r"[\s+()\-.]")
-# A Brazilian mobile before the ninth digit: area code (no 0) + eight digits starting with 6-9.
-_BR_MOBILE_WITHOUT_NINE = re.compile(r"55([1-9][1-9])([6-9]\d{7})")
 
 
 def normalise_phone(raw) -> str | None:
@@ -27,16 +26,12 @@ def normalise_phone(raw) -> str | None:
     if not isinstance(raw, str):
         return None
     digits = _FORMATTING.sub("", raw)
-    if not digits.isascii() or not digits.isdigit():
-        return None
     if len(digits) in (10, 11) and not digits.startswith("55"):
         digits = f"55{digits}"
-    if not 8 <= len(digits) <= 15:
+    try:
+        return normalise_wa_id(digits)
+    except ValueError:
         return None
-    match = _BR_MOBILE_WITHOUT_NINE.fullmatch(digits)
-    if match:
-        return f"55{match.group(1)}9{match.group(2)}"
-    return digits
 
 
 def parse_customer(body) -> dict:

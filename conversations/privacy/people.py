@@ -4,7 +4,7 @@ punctuated or not) or by CPF/CNPJ (with or without punctuation)."""
 from django.db.models import Q
 
 from conversations.models import Customer
-from conversations.whatsapp.phone import normalise_wa_id
+from conversations.phone import normalise_wa_id
 from crm_gateway.documents import validate
 
 

@@ -16,9 +16,9 @@ from stdnum.br import cnpj, cpf
 
 from conversations.masking import mask_document, mask_phone
 from conversations.models import Conversation, Customer, Message
+from conversations.phone import normalise_wa_id
 from conversations.staff.admin_privacy import PrivacyActions
 from conversations.staff.media_view import message_media_html
-from conversations.whatsapp.phone import normalise_wa_id
 from crm_gateway.actions import refresh_crm_data
 
 FULL_DOCUMENT_PERMISSION = "conversations.view_full_document"

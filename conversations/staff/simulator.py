@@ -24,8 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.events import simulator_group
 from conversations.models import Message
+from conversations.phone import normalise_wa_id
 from conversations.whatsapp.console import simulator_payload
-from conversations.whatsapp.phone import normalise_wa_id
 from conversations.whatsapp.signature import HEADER, sign_body
 
 # The number the simulated webhooks claim to come to (any digits do in embedded mode).

@@ -1,5 +1,5 @@
 """Everything that speaks the WhatsApp Cloud API's language: the webhook payloads (payloads),
-their signature (signature), phone numbers (phone), the 24-hour reply window (window), the sender
+their signature (signature), the 24-hour reply window (window), the sender
 and typing indicator (sender), customers' media downloads (media), and the console sender's live
 view in the simulator (console).
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from conversations.models import Message
-from conversations.whatsapp.phone import normalise_wa_id
+from conversations.phone import normalise_wa_id
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Contact:
 @dataclass(frozen=True)
 class InboundMessage:
     wamid: str
-    wa_id: str  # normalised (conversations.whatsapp.phone): the Customer key
+    wa_id: str  # normalised (conversations.phone): the Customer key
     type: str  # as given, even for types that do not exist yet
     text: str = ""  # what we could extract; empty for media without caption and unknown types
     from_number: str = ""  # the number exactly as WhatsApp sent it: replies go there

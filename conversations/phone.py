@@ -1,4 +1,6 @@
-"""WhatsApp numbers: one customer per number, whichever form of a Brazilian mobile WhatsApp sends."""
+"""Phone numbers in one canonical form: one customer per number, whichever form of a Brazilian
+mobile WhatsApp sends, and the CRM's phones in the same form (crm_gateway.customers), so identity
+is a plain comparison."""
 
 import re
 

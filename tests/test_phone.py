@@ -1,6 +1,6 @@
 import pytest
 
-from conversations.whatsapp.phone import normalise_wa_id
+from conversations.phone import normalise_wa_id
 
 
 @pytest.mark.parametrize(
