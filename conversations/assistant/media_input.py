@@ -62,9 +62,3 @@ def content_text(content) -> str:
             if isinstance(part, dict) and part.get("type") == "input_text"
         )
     return str(content or "")
-
-
-def has_image(content) -> bool:
-    return isinstance(content, list) and any(
-        isinstance(part, dict) and part.get("type") == "input_image" for part in content
-    )

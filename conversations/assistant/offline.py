@@ -91,7 +91,6 @@ COULD_NOT_FETCH = (
 SAW_PHOTO = "Recebi a sua foto, obrigado! Pode me dizer o que ela mostra?"
 WHAT_I_DO = "quedas de conexão, internet lenta, segunda via de boleto ou chamar um atendente"
 WHAT_I_DO_WITHOUT_TOOLS = "quedas de conexão, internet lenta ou segunda via de boleto"
-HOW_CAN_I_HELP = f"Como posso ajudar? Posso ver {WHAT_I_DO}."
 
 
 def offline_reply(request) -> str:
@@ -100,7 +99,8 @@ def offline_reply(request) -> str:
     batch = _latest_batch(transcript)
     text = _plain(" ".join(batch))
     session = getattr(request, "tools", None)
-    if "human" in _topics(text):
+    topics = _topics(text)
+    if "human" in topics:
         return actions.hand_over(session)
     offered = actions.offered_point(transcript)
     if offered and text.strip(" .!") in actions.YES:
@@ -110,7 +110,6 @@ def offline_reply(request) -> str:
     outages = list(getattr(context, "active_outages", None) or [])
     crm_ok = bool(getattr(context, "crm_ok", True)) if context is not None else True
     masked = getattr(context, "masked_document", "") if context is not None else ""
-    topics = _topics(text)
     media_parts = _media_replies(batch)
     sent_document = bool(DOCUMENT_LIKE.search(" ".join(batch).upper()))
     if not topics and sent_document:

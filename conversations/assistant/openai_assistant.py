@@ -138,7 +138,7 @@ async def _openai_reply(request: AssistantRequest) -> AssistantReply:
 
 
 async def _rounds(request: AssistantRequest, reply: AssistantReply) -> AssistantReply:
-    client = _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, request.timeout_s)
+    client = loop_client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, request.timeout_s)
     started = time.monotonic()
     session = request.tools
     items: list = list(request.transcript)
@@ -244,16 +244,22 @@ def _failed(request: AssistantRequest, started: float, reason: str) -> Assistant
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
 
 
-def _client(api_key: str, base_url: str, timeout_s: float) -> openai.AsyncOpenAI:
+def loop_client(
+    api_key: str,
+    base_url: str,
+    timeout_s: float | None = None,
+    max_retries: int = MAX_RETRIES,
+) -> openai.AsyncOpenAI:
+    """This loop's client for the configuration (the transcription uses it too)."""
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (api_key, base_url or None, timeout_s, MAX_RETRIES)
+    key = (api_key, base_url or None, timeout_s, max_retries)
     client = per_loop.get(key)
     if client is None:
         client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url or None,
-            timeout=timeout_s,
-            max_retries=MAX_RETRIES,
+            timeout=openai.DEFAULT_TIMEOUT if timeout_s is None else timeout_s,
+            max_retries=max_retries,
         )
         per_loop[key] = client
     return client

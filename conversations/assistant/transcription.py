@@ -13,11 +13,12 @@ the assistant asks the customer to type.
 import asyncio
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field
 
 import openai
 from django.conf import settings
+
+from conversations.assistant.openai_assistant import loop_client
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ async def transcribe(data: bytes, mime_type: str, *, model: str, timeout_s: floa
         raise TranscriptionError("offline: no OPENAI_API_KEY")
     if timeout_s <= 0:
         raise TranscriptionError("no time left to transcribe")
-    client = _client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL)
+    client = loop_client(settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, max_retries=MAX_RETRIES)
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
@@ -112,20 +113,3 @@ def _failed(started: float, model: str, reason: str) -> TranscriptionError:
         reason,
     )
     return TranscriptionError(reason)
-
-
-# One client per event loop and configuration, as in openai_assistant: an async HTTP pool
-# belongs to the loop that created it.
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
-
-
-def _client(api_key: str, base_url: str) -> openai.AsyncOpenAI:
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (api_key, base_url or None)
-    client = per_loop.get(key)
-    if client is None:
-        client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url or None, max_retries=MAX_RETRIES
-        )
-        per_loop[key] = client
-    return client

@@ -177,15 +177,15 @@ async def test_it_logs_no_message_text_nor_context(api, caplog):
 
 
 async def test_it_reuses_one_client_per_configuration(api):
-    first = openai_assistant._client("k", api.url, 60)
-    assert openai_assistant._client("k", api.url, 60) is first
-    assert openai_assistant._client("k", api.url, 30) is not first
-    assert openai_assistant._client("other", api.url, 60) is not first
+    first = openai_assistant.loop_client("k", api.url, 60)
+    assert openai_assistant.loop_client("k", api.url, 60) is first
+    assert openai_assistant.loop_client("k", api.url, 30) is not first
+    assert openai_assistant.loop_client("other", api.url, 60) is not first
 
 
 def test_it_keeps_clients_apart_per_event_loop(api):
     async def get():
-        return openai_assistant._client("k", api.url, 60)
+        return openai_assistant.loop_client("k", api.url, 60)
 
     assert asyncio.run(get()) is not asyncio.run(get())
 
