@@ -11,7 +11,7 @@ from conversations.turn_model import Turn
 
 
 class Customer(models.Model):
-    """A WhatsApp customer, keyed on the normalised number (see conversations.whatsapp.phone)."""
+    """A WhatsApp customer, keyed on the normalised number (see conversations.phone)."""
 
     wa_id = models.CharField(_("WhatsApp number"), max_length=32, unique=True)
     # The number exactly as WhatsApp last sent it (with or without the ninth digit): replies go here.
@@ -126,6 +126,17 @@ def media_path(message: "Message", filename: str) -> str:
     """A path nobody can guess: the customer's media are never public."""
     suffix = Path(filename).suffix.lower()[:8]
     return f"media/{timezone.now():%Y/%m}/{uuid.uuid4().hex}{suffix}"
+
+
+def handoff_fields(reason: str, source: str) -> dict:
+    """A conversation's fields for a handoff: a person handles it, waiting since now (the engine,
+    the sender and the delivery statuses all hand over this way)."""
+    return {
+        "handler": Conversation.Handler.HUMAN,
+        "handoff_reason": reason[:255],
+        "handoff_source": source,
+        "handoff_at": timezone.now(),
+    }
 
 
 class Message(models.Model):

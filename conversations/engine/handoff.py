@@ -7,8 +7,6 @@ handoff message is the turn's one message, and from then on the bot answers no m
 that conversation (claims only take a bot-handled conversation's messages).
 """
 
-from django.utils import timezone
-
 from conversations import events
 from conversations.business_hours import closed_text, staff_back
 from conversations.models import Conversation
@@ -23,16 +21,6 @@ def handoff_text(runtime, now=None) -> str:
     if when:
         text = f"{text} {closed_text(runtime.handoff_closed_template, when)}"
     return text
-
-
-def handoff_fields(reason: str, source: str) -> dict:
-    """The conversation's fields for a handoff: a person handles it, waiting since now."""
-    return {
-        "handler": Conversation.Handler.HUMAN,
-        "handoff_reason": reason[:255],
-        "handoff_source": source,
-        "handoff_at": timezone.now(),
-    }
 
 
 def announce(conversation_id: int, source: str) -> None:

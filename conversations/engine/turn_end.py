@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from conversations import metrics, rows
 from conversations.engine.claims import IN, PENDING, PROCESSING
-from conversations.engine.handoff import handoff_fields
 from conversations.engine.peeks import Peek, peek
-from conversations.models import Conversation, Message, Turn
+from conversations.models import Conversation, Message, Turn, handoff_fields
 
 # In plain SQL for the reason given in conversations.engine.claims (the ORM costs more than the query).
 _AFTER_REPLY_SQL = (

@@ -38,12 +38,14 @@ def apply_status(status: StatusUpdate, told: list | None = None) -> bool:
     # A conditional update: concurrent statuses cannot overwrite each other backwards.
     ours = Message.objects.filter(provider_id=status.wamid, direction=Message.Direction.OUTBOUND)
     updated = ours.filter(delivery_status__in=allowed).update(**changes)
-    if updated == 1 and status.status == Delivery.FAILED and is_re_engagement_error(status.errors):
-        # Refused because the 24-hour window had closed: the same handoff as a refused send.
-        for conversation_id in ours.values_list("conversation_id", flat=True):
-            hand_over_outside_window(conversation_id)
-    changed = ours.values_list("pk", "conversation_id")
-    for pk, conversation_id in changed[:1] if updated else []:  # one more read, on a change
+    row = (
+        ours.values_list("pk", "conversation_id").first() if updated else None
+    )  # provider_id is unique
+    if row is not None:
+        pk, conversation_id = row
+        if status.status == Delivery.FAILED and is_re_engagement_error(status.errors):
+            # Refused because the 24-hour window had closed: the same handoff as a refused send.
+            hand_over_outside_window(conversation_id, told)
         delivery = {"message_id": pk, "status": status.status}
         events.tell_staff(events.staff_event("delivery", conversation_id, **delivery), told)
     return updated == 1

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from conversations import events
-from conversations.models import Conversation
+from conversations.models import Conversation, handoff_fields
 
 # WhatsApp accepts a free-form message only within 24 h of the customer's last message; after
 # that, only a pre-approved template (which we do not send).
@@ -35,27 +35,19 @@ def is_re_engagement_error(errors) -> bool:
     return False
 
 
-def handoff_fields() -> dict:
-    """The conversation's fields for a handoff because the window has closed."""
-    return {
-        "handler": Conversation.Handler.HUMAN,
-        "handoff_reason": OUTSIDE_WINDOW_REASON,
-        "handoff_source": Conversation.HandoffSource.WINDOW,
-        "handoff_at": timezone.now(),
-    }
-
-
-def hand_over_outside_window(conversation_id: int) -> bool:
+def hand_over_outside_window(conversation_id: int, told: list | None = None) -> bool:
     """Give an open conversation the bot handles to a person, because the window has closed.
 
     A conditional update: one a person already handles (or a closed one) is left as it is.
-    True when it changed; then the staff desk hears of it once the change commits.
+    True when it changed; then the staff desk hears of it once the change commits (or through
+    `told`, as events.tell_staff does for the ASGI webhook).
     """
+    window = Conversation.HandoffSource.WINDOW
     changed = Conversation.objects.filter(
         pk=conversation_id,
         status=Conversation.Status.OPEN,
         handler=Conversation.Handler.BOT,
-    ).update(updated_at=timezone.now(), **handoff_fields())
+    ).update(updated_at=timezone.now(), **handoff_fields(OUTSIDE_WINDOW_REASON, window))
     if changed:
-        events.notify_staff_on_commit("handoff", conversation_id, source="window")
+        events.tell_staff(events.staff_event("handoff", conversation_id, source=window), told)
     return bool(changed)
