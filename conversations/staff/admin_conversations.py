@@ -104,6 +104,9 @@ class MessageInline(ReadOnlyInline):
     )
     ordering = ("created_at", "id")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("turn").defer("raw")
+
     @admin.display(description=_("created"))
     def created(self, obj):
         return short_datetime(obj.created_at)
@@ -121,7 +124,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated",
     )
     list_filter = ("status", "handler", "updated_at")
-    list_select_related = ("customer",)
+    list_select_related = ("customer", "assigned_to")
     search_fields = ("customer__profile_name", "customer__wa_id", "handoff_reason")
     ordering = ("-updated_at",)
     readonly_fields = (

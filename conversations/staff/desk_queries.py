@@ -6,16 +6,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conversations.masking import mask_document, mask_phone
 from conversations.models import CannedReply, Conversation, Customer, Message, StaffNote
+from conversations.phone import normalise_wa_id
 from conversations.staff.admin_customers import format_document
 from conversations.staff.media_view import MEDIA_PERMISSION, message_media_html
-from conversations.whatsapp.phone import normalise_wa_id
 from conversations.whatsapp.window import REPLY_WINDOW
 from crm_gateway.lookup import lookup_points
 from crm_gateway.models import Ticket
@@ -97,6 +97,9 @@ def queues(user, term: str = "") -> list[dict]:
     base: QuerySet = Conversation.objects.select_related("customer", "assigned_to")
     if term.strip():
         base = base.filter(search_customers(term))
+    counts = base.aggregate(
+        **{name: Count("pk", filter=queue_filter(name, user)) for name, _ in QUEUES}
+    )
     result = []
     for name, label in QUEUES:
         matching = base.filter(queue_filter(name, user))
@@ -109,7 +112,7 @@ def queues(user, term: str = "") -> list[dict]:
             )
             for c in matching.order_by(*queue_order(name))[:QUEUE_LIMIT]
         ]
-        result.append({"name": name, "label": label, "count": matching.count(), "rows": rows})
+        result.append({"name": name, "label": label, "count": counts[name], "rows": rows})
     return result
 
 

@@ -24,8 +24,22 @@ def _require(request, permission: str) -> None:
 
 
 def _colleagues(user) -> list:
-    staff = get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
-    return [u for u in staff[:STAFF_LIST_LIMIT] if u.pk != user.pk and u.has_perm(CHANGE)]
+    """Active staff who may answer, in one query (the pane reloads on every live event)."""
+    staff = get_user_model().objects.with_perm(
+        CHANGE,
+        backend="django.contrib.auth.backends.ModelBackend",  # the one granting permissions
+    )
+    return list(
+        staff.filter(is_staff=True).exclude(pk=user.pk).order_by("username")[:STAFF_LIST_LIMIT]
+    )
+
+
+def _conversation(conversation_id: int) -> Conversation:
+    """With what the pane shows of it, in one query."""
+    return get_object_or_404(
+        Conversation.objects.select_related("customer", "assigned_to", "closed_by"),
+        pk=conversation_id,
+    )
 
 
 def inbox_page(request, conversation_id: int | None = None):
@@ -38,7 +52,7 @@ def inbox_page(request, conversation_id: int | None = None):
         "q": request.GET.get("q", ""),
     }
     if conversation_id is not None:
-        conversation = get_object_or_404(Conversation, pk=conversation_id)
+        conversation = _conversation(conversation_id)
         context.update(_pane_context(request, conversation))
     return render(request, "admin/desk/inbox.html", context)
 
@@ -61,9 +75,7 @@ def _pane_context(request, conversation: Conversation) -> dict:
 
 def pane_fragment(request, conversation_id: int):
     _require(request, VIEW)
-    conversation = get_object_or_404(
-        Conversation.objects.select_related("customer", "assigned_to"), pk=conversation_id
-    )
+    conversation = _conversation(conversation_id)
     return render(request, "admin/desk/pane.html", _pane_context(request, conversation))
 
 
