@@ -9,8 +9,8 @@ from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-# WhatsApp refuses text bodies longer than this (conversations.runtime_settings has the same).
-TEXT_MAX = 4096
+from conversations.runtime_validators import WHATSAPP_TEXT_MAX  # what WhatsApp accepts
+
 NOTE_MAX = 4000
 # The placeholders a canned reply may use, filled from the conversation when staff pick it.
 CANNED_PLACEHOLDERS = ("nome",)
@@ -71,7 +71,7 @@ class CannedReply(models.Model):
     )
     text = models.TextField(
         _("text"),
-        validators=[MaxLengthValidator(TEXT_MAX), validate_canned_text],
+        validators=[MaxLengthValidator(WHATSAPP_TEXT_MAX), validate_canned_text],
         help_text=_("{nome} is replaced by the customer's name."),
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

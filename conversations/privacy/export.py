@@ -7,14 +7,12 @@ model that holds a customer's data adds its section with @section("name") and is
 import json
 from collections.abc import Callable
 
-from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from conversations.models import Conversation, Customer, Message
-from crm_gateway.models import OutageNotice
+from crm_gateway.models import OutageNotice, Ticket
 
 FORMAT = "supportbot.lgpd-export/1"
 SECTIONS: dict[str, Callable[[Customer], object]] = {}
@@ -134,21 +132,9 @@ def _handoffs(customer: Customer) -> list[dict]:
 
 @section("tickets")
 def _tickets(customer: Customer) -> list[dict]:
-    """Tickets, once a Ticket model exists (in conversations or crm_gateway), through its link
-    to the conversation or the customer."""
-    for app_label in ("conversations", "crm_gateway"):
-        try:
-            ticket = apps.get_model(app_label, "Ticket")
-        except LookupError:
-            continue
-        for field in ticket._meta.concrete_fields:
-            if isinstance(field, models.ForeignKey) and field.related_model is Conversation:
-                rows = ticket.objects.filter(**{f"{field.name}__customer": customer})
-                return [model_to_dict(row) for row in rows.order_by("pk")]
-            if isinstance(field, models.ForeignKey) and field.related_model is Customer:
-                rows = ticket.objects.filter(**{field.name: customer})
-                return [model_to_dict(row) for row in rows.order_by("pk")]
-    return []
+    """The tickets the assistant opened in their conversations."""
+    rows = Ticket.objects.filter(conversation__customer=customer).order_by("pk")
+    return [model_to_dict(row) for row in rows]
 
 
 def build_export(customers: list[Customer]) -> dict:

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations.desk_models import NOTE_MAX
 from conversations.events import notify_staff_on_commit
 from conversations.models import WHATSAPP_TEXT_MAX, Conversation, Message, StaffNote
 from conversations.runtime import get_runtime
@@ -155,9 +156,8 @@ def add_note(conversation: Conversation, user, text: str) -> StaffNote:
     text = (text or "").strip()
     if not text:
         raise DeskRefusal(_("Type a note."))
-    limit = StaffNote._meta.get_field("text").validators[0].limit_value
-    if len(text) > limit:
-        raise DeskRefusal(_("Notes have at most %(max)s characters.") % {"max": limit})
+    if len(text) > NOTE_MAX:
+        raise DeskRefusal(_("Notes have at most %(max)s characters.") % {"max": NOTE_MAX})
     note = StaffNote.objects.create(conversation=conversation, author=user, text=text)
     notify_staff_on_commit("message", conversation.pk, note_id=note.pk, kind="note")
     return note

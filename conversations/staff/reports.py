@@ -1,8 +1,8 @@
 """The dashboard's figures, as plain functions over our own records: the admin's "Painel"
 (conversations.staff.dashboard), `manage.py stats` and `/metrics`' gauges all read them here.
 
-Messages and turns are read per hour through conversations.staff.rollups (settled hours from
-Redis); conversations by their indexed creation and first staff reply times; what is true now
+Messages and turns are read per hour through conversations.staff.rollups (settled hours kept in
+HourlyRollup rows); conversations by their indexed creation and first staff reply times; what is true now
 through partial indexes (pending messages, running turns). The staff's percentiles are read with
 ORDER BY ... OFFSET, which both PostgreSQL and SQLite run, one row each.
 """
