@@ -70,3 +70,9 @@ def test_it_does_not_overwrite_an_existing_file(person, tmp_path):
     assert code == 1 and "exists" in err
     assert target.read_text() == "mine"
     assert not PrivacyAudit.objects.exists()
+
+
+def test_it_exits_1_and_audits_nothing_when_the_file_cannot_be_written(person, tmp_path):
+    code, _, err = run(NUMBER, "--output", str(tmp_path / "no-such-folder" / "maria.json"))
+    assert code == 1 and "Cannot write" in err
+    assert not PrivacyAudit.objects.exists()

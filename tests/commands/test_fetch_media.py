@@ -84,3 +84,8 @@ def test_a_dry_run_lists_and_changes_nothing(graph):
     failed.refresh_from_db()
     assert failed.media_status == MediaStatus.FAILED
     assert graph.requests == []
+
+
+def test_it_says_there_is_nothing_to_fetch_and_asks_the_cloud_api_nothing(graph):
+    assert "nothing to fetch" in fetch_media()
+    assert graph.requests == []

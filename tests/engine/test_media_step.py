@@ -16,6 +16,7 @@ from conversations.assistant.media_input import (
 )
 from conversations.assistant.offline import COULD_NOT_LISTEN, SAW_PHOTO
 from conversations.engine import turn_loop, turn_run
+from conversations.engine.media_step import MAX_DOWNLOADS
 from conversations.models import Message, Turn
 from crm_gateway.context import CustomerContext
 from tests.fakes.engine import (
@@ -182,6 +183,8 @@ async def test_a_failed_download_keeps_the_message_with_its_placeholder_and_answ
     assert voice.state == photo.state == Message.State.ANSWERED
     assert voice.media_status == photo.media_status == Message.MediaStatus.FAILED
     assert voice.media_error == "media id not found (404)"
+    # A 404 will not change: spent at once, so fetch_media does not ask again by itself.
+    assert voice.media_attempts == photo.media_attempts == MAX_DOWNLOADS
     assert (await q(turns, c.pk))[0].outcome == Turn.Outcome.ANSWERED
 
 

@@ -129,6 +129,10 @@ def test_it_keeps_the_page_from_non_staff(client, row):
             {"crm_cache_ttl_seconds": 600, "crm_stale_ttl_seconds": 300},
             "The stale-copy TTL must be at least the CRM cache TTL (600 s).",
         ),
+        (
+            {"content_retention_days": 30, "media_retention_days": 60},
+            "Media cannot be kept longer than the message content (30 days).",
+        ),
         ({"lock_ttl_seconds": "abc"}, str(forms.IntegerField.default_error_messages["invalid"])),
         ({"outage_notice_template": "Falha: {mensagem}"}, "Unknown placeholder {mensagem}"),
         ({"outage_notice_template": "Falha: {message"}, "Unbalanced braces"),
